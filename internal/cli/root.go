@@ -1,0 +1,97 @@
+// Package cli builds the ecr-preflight command tree. Each subcommand turns
+// its flags into one Options struct with a Validate method, wires real
+// clients, and hands off to the package that does the work.
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes shared by every subcommand.
+const (
+	ExitOK    = 0
+	ExitFail  = 1 // the command ran and found a definite problem
+	ExitUsage = 2 // bad flags, arguments or input
+	// ExitUnknown: nothing definite is wrong, but something could not be
+	// decided or looked up.
+	ExitUnknown = 3
+)
+
+// exitError carries an exit code through cobra's error return.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+// usageError reports bad input: exit 2 with a one-line message.
+func usageError(format string, args ...any) error {
+	return &exitError{code: ExitUsage, err: fmt.Errorf(format, args...)}
+}
+
+// exitCode ends the command with code and no message (the command has
+// already printed its result).
+func exitCode(code int) error { return &exitError{code: code} }
+
+// Streams are the command's standard input and outputs, passed in so tests
+// can drive commands in-process.
+type Streams struct {
+	In  io.Reader
+	Out io.Writer
+	Err io.Writer
+}
+
+// NewRootCommand builds the ecr-preflight command tree.
+func NewRootCommand(s Streams) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "ecr-preflight",
+		Short:         "Catch ECR images that nodes cannot pull before Kubernetes accepts the workload",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(s.In)
+	root.SetOut(s.Out)
+	root.SetErr(s.Err)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return &exitError{code: ExitUsage, err: err}
+	})
+	root.AddCommand(
+		newPolicyCommand(s),
+		newCheckCommand(s),
+		newServeCommand(s),
+	)
+	return root
+}
+
+// Execute runs the command tree with args and returns the process exit code.
+func Execute(args []string, in io.Reader, out, errOut io.Writer) int {
+	s := Streams{In: in, Out: out, Err: errOut}
+	root := NewRootCommand(s)
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
+		return ExitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			_, _ = fmt.Fprintf(errOut, "error: %v\n", ee.err)
+		}
+		return ee.code
+	}
+	// cobra's own errors (unknown command, bad args) are usage errors.
+	_, _ = fmt.Fprintf(errOut, "error: %v\n", err)
+	return ExitUsage
+}

@@ -1,0 +1,76 @@
+package preflight
+
+// Verdict is the engine's answer for one image: will a kubelet running as
+// one of the candidate roles pull it?
+type Verdict string
+
+const (
+	// VerdictPullable: the image exists and every candidate role may pull it.
+	VerdictPullable Verdict = "pullable"
+	// VerdictNotPullable: something definite stands against the pull
+	// (missing image or repository, an explicit or implicit deny).
+	VerdictNotPullable Verdict = "not-pullable"
+	// VerdictUnknown: nothing definite against the pull, but something could
+	// not be looked up or decided. "Could not check" is never "cannot pull".
+	VerdictUnknown Verdict = "unknown"
+	// VerdictSkipped: the image is not in a private ECR registry.
+	VerdictSkipped Verdict = "skipped"
+)
+
+// Code is a stable, machine-readable finding identifier.
+type Code string
+
+// Finding codes. They are part of the CLI's JSON output and the webhook's
+// messages: never rename one.
+const (
+	CodeImageNotFound          Code = "ImageNotFound"
+	CodeRepositoryNotFound     Code = "RepositoryNotFound"
+	CodeRepositoryPolicyDenies Code = "RepositoryPolicyDenies"
+	CodeRegistryPolicyDenies   Code = "RegistryPolicyDenies"
+	CodeIdentityPolicyDenies   Code = "IdentityPolicyDenies"
+	CodePullNotAllowed         Code = "PullNotAllowed"
+	CodeAuthTokenNotAllowed    Code = "AuthTokenNotAllowed"
+	CodeCrossAccountNotAllowed Code = "CrossAccountNotAllowed"
+	CodeUndetermined           Code = "Undetermined"
+	CodeLookupFailed           Code = "LookupFailed"
+	CodeInvalidImageReference  Code = "InvalidImageReference"
+	// CodeSkipped explains why an image was not checked (not a private ECR
+	// image). Its severity is always info.
+	CodeSkipped Code = "Skipped"
+)
+
+// Severity says whether a finding stands against the pull (error) or only
+// leaves it undecided (warning).
+type Severity string
+
+const (
+	SeverityError   Severity = "error"
+	SeverityWarning Severity = "warning"
+	SeverityInfo    Severity = "info"
+)
+
+// Finding is one reason behind a verdict.
+type Finding struct {
+	Code     Code     `json:"code"`
+	Severity Severity `json:"severity"`
+	// Role is the candidate node role ARN the finding is about, if any.
+	Role string `json:"role,omitempty"`
+	// Action is the ECR action in question, e.g. ecr:BatchGetImage.
+	Action string `json:"action,omitempty"`
+	// Statement is the deciding policy statement: its Sid, or "#index"
+	// (zero-based) when it has none.
+	Statement string `json:"statement,omitempty"`
+	// Message is one line naming the image, role, action and statement.
+	Message string `json:"message"`
+	// Fix is a concrete next step for the user.
+	Fix string `json:"fix,omitempty"`
+	// UnknownKeys lists the condition keys that left the decision open.
+	UnknownKeys []string `json:"unknownKeys,omitempty"`
+}
+
+// Result is the engine's answer for one image reference.
+type Result struct {
+	Image    string    `json:"image"`
+	Verdict  Verdict   `json:"verdict"`
+	Findings []Finding `json:"findings"`
+}
