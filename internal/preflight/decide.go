@@ -1,0 +1,299 @@
+package preflight
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ecr-preflight/ecr-preflight/internal/iampolicy"
+)
+
+// The actions a kubelet's pull needs, as ECR's documentation lists them for
+// AmazonEC2ContainerRegistryPullOnly: a token from the registry, then the
+// manifest and the layers from the repository.
+const (
+	ActionGetAuthorizationToken = "ecr:GetAuthorizationToken"
+	ActionBatchGetImage         = "ecr:BatchGetImage"
+	ActionGetDownloadURL        = "ecr:GetDownloadUrlForLayer"
+)
+
+// repositoryActions are checked against the repository ARN, in this order;
+// the first failing one names the finding.
+var repositoryActions = []string{ActionBatchGetImage, ActionGetDownloadURL}
+
+// target is the repository a pull reads from.
+type target struct {
+	Repository    string // repository name, e.g. team/app
+	RepositoryARN string
+	Account       string // the registry's account
+	Region        string
+}
+
+// rolePolicies is what IAM says about one candidate node role.
+type rolePolicies struct {
+	ARN      string
+	Identity []iampolicy.NamedPolicy
+	Boundary *iampolicy.NamedPolicy
+	// Tags become aws:PrincipalTag/KEY context values.
+	Tags map[string]string
+}
+
+// resourcePolicies are the policies attached on the registry side.
+type resourcePolicies struct {
+	// Repository is nil when the repository has no policy.
+	Repository *iampolicy.NamedPolicy
+	// Registry is set only when the registry policy's scope covers pulls
+	// (REGISTRY_POLICY_SCOPE V2); under V1 it governs replication and
+	// pull-through cache creation only.
+	Registry *iampolicy.NamedPolicy
+}
+
+// decider turns policy decisions into findings. It holds no I/O: the engine
+// fetches, the decider judges.
+type decider struct {
+	// context holds configured values for condition keys that are unknown at
+	// admission time (--context KEY=VALUE).
+	context map[string][]string
+	now     func() time.Time
+}
+
+// evaluatePull answers whether role may pull from t, as findings. No
+// findings means the pull is allowed.
+func (d decider) evaluatePull(image string, t target, role rolePolicies, res resourcePolicies) []Finding {
+	reqCtx := d.requestContext(role)
+	now := d.now()
+	var findings []Finding
+
+	token := iampolicy.Evaluate(iampolicy.Request{
+		Principal: role.ARN, Action: ActionGetAuthorizationToken, Resource: "*", Context: reqCtx, Now: now,
+	}, iampolicy.PolicySet{Identity: role.Identity, Boundary: role.Boundary})
+	if f, ok := d.tokenFinding(image, role.ARN, token); ok {
+		findings = append(findings, f)
+	}
+
+	for _, action := range repositoryActions {
+		req := iampolicy.Request{Principal: role.ARN, Action: action, Resource: t.RepositoryARN, Context: reqCtx, Now: now}
+		repo := iampolicy.Evaluate(req, iampolicy.PolicySet{Identity: role.Identity, Boundary: role.Boundary, Resource: res.Repository})
+		var registry *iampolicy.Decision
+		if res.Registry != nil {
+			reg := iampolicy.Evaluate(req, iampolicy.PolicySet{Identity: role.Identity, Boundary: role.Boundary, Resource: res.Registry})
+			registry = &reg
+		}
+		f, ok := d.repositoryFinding(image, t, role.ARN, action, repo, registry)
+		if !ok {
+			continue
+		}
+		if i := slices.IndexFunc(findings, func(g Finding) bool { return sameCause(f, g) }); i >= 0 {
+			findings[i].Message = mentionAlso(findings[i].Message, action)
+			continue
+		}
+		findings = append(findings, f)
+	}
+	return findings
+}
+
+// requestContext merges configured values with the role's tags. Configured
+// values win: an operator who states a value knows better than a tag.
+func (d decider) requestContext(role rolePolicies) map[string][]string {
+	if len(d.context) == 0 && len(role.Tags) == 0 {
+		return nil
+	}
+	ctx := make(map[string][]string, len(d.context)+len(role.Tags))
+	for k, v := range role.Tags {
+		ctx["aws:PrincipalTag/"+k] = []string{v}
+	}
+	for k, v := range d.context {
+		ctx[k] = v
+	}
+	return ctx
+}
+
+func (d decider) tokenFinding(image, roleARN string, dec iampolicy.Decision) (Finding, bool) {
+	role := roleName(roleARN)
+	base := Finding{Role: roleARN, Action: ActionGetAuthorizationToken, Severity: SeverityError, Code: CodeAuthTokenNotAllowed}
+	switch dec.Decision {
+	case iampolicy.Allow:
+		return Finding{}, false
+	case iampolicy.ExplicitDeny:
+		r := firstReason(dec, "Deny")
+		base.Statement = r.Statement
+		base.Message = fmt.Sprintf("%s: statement %q of %s denies %s to role %s, so no registry token can be had",
+			image, r.Statement, describePolicy(r, role), ActionGetAuthorizationToken, role)
+		base.Fix = fmt.Sprintf("remove %s from the Deny statement %q of %s", ActionGetAuthorizationToken, r.Statement, describePolicy(r, role))
+	case iampolicy.Undetermined:
+		return d.undetermined(image, roleARN, ActionGetAuthorizationToken, "the registry", dec), true
+	default:
+		base.Message = fmt.Sprintf("%s: no identity policy of role %s allows %s, so no registry token can be had",
+			image, role, ActionGetAuthorizationToken)
+		base.Fix = fmt.Sprintf("attach the AWS managed policy AmazonEC2ContainerRegistryPullOnly to role %s", role)
+	}
+	return base, true
+}
+
+func (d decider) repositoryFinding(image string, t target, roleARN, action string, repo iampolicy.Decision, registry *iampolicy.Decision) (Finding, bool) {
+	role := roleName(roleARN)
+	f := Finding{Role: roleARN, Action: action, Severity: SeverityError}
+
+	if registry != nil && registry.Decision == iampolicy.ExplicitDeny {
+		r := firstReason(*registry, "Deny")
+		if r.Policy == iampolicy.SourceResource {
+			f.Code, f.Statement = CodeRegistryPolicyDenies, r.Statement
+			f.Message = fmt.Sprintf("%s: statement %q of the registry policy of account %s denies %s to role %s",
+				image, r.Statement, t.Account, action, role)
+			f.Fix = fmt.Sprintf("edit the registry policy of account %s in %s (aws ecr put-registry-policy): remove role %s from statement %q or narrow its actions",
+				t.Account, t.Region, role, r.Statement)
+			return f, true
+		}
+	}
+	if repo.Decision == iampolicy.ExplicitDeny {
+		r := firstReason(repo, "Deny")
+		f.Statement = r.Statement
+		if r.Policy == iampolicy.SourceResource {
+			f.Code = CodeRepositoryPolicyDenies
+			f.Message = fmt.Sprintf("%s: statement %q of the repository policy of %s denies %s to role %s",
+				image, r.Statement, t.Repository, action, role)
+			f.Fix = fmt.Sprintf("edit the repository policy of %s: remove role %s from statement %q, narrow its actions, or change its Effect to Allow (aws ecr set-repository-policy --repository-name %s --region %s)",
+				t.Repository, role, r.Statement, t.Repository, t.Region)
+			return f, true
+		}
+		f.Code = CodeIdentityPolicyDenies
+		f.Message = fmt.Sprintf("%s: statement %q of %s denies %s on repository %s",
+			image, r.Statement, describePolicy(r, role), action, t.Repository)
+		f.Fix = fmt.Sprintf("remove %s (or the repository) from the Deny statement %q of %s", action, r.Statement, describePolicy(r, role))
+		return f, true
+	}
+	if repo.Decision == iampolicy.Allow || (registry != nil && registry.Decision == iampolicy.Allow) {
+		return Finding{}, false
+	}
+	if repo.Decision == iampolicy.Undetermined {
+		return d.undetermined(image, roleARN, action, "repository "+t.Repository, repo), true
+	}
+	if registry != nil && registry.Decision == iampolicy.Undetermined {
+		return d.undetermined(image, roleARN, action, "repository "+t.Repository, *registry), true
+	}
+
+	roleAccount := accountOf(roleARN)
+	if roleAccount != "" && roleAccount != t.Account {
+		f.Code = CodeCrossAccountNotAllowed
+		var missing []string
+		if slices.Contains(repo.Missing, iampolicy.SourceResource) {
+			missing = append(missing, fmt.Sprintf("the repository policy of %s does not grant role %s or account %s", t.Repository, role, roleAccount))
+		}
+		if slices.Contains(repo.Missing, iampolicy.SourceIdentity) || slices.Contains(repo.Missing, iampolicy.SourceBoundary) {
+			missing = append(missing, fmt.Sprintf("no identity policy of role %s allows it", role))
+		}
+		if len(missing) == 0 {
+			missing = append(missing, "both accounts must allow it")
+		}
+		f.Message = fmt.Sprintf("%s: role %s (account %s) may not %s from account %s: %s",
+			image, role, roleAccount, action, t.Account, strings.Join(missing, "; "))
+		f.Fix = fmt.Sprintf("cross-account pulls need both sides: allow %s to %s in the repository policy of %s (account %s), and attach AmazonEC2ContainerRegistryPullOnly to role %s",
+			roleARN, strings.Join(repositoryActions, ", "), t.Repository, t.Account, role)
+		return f, true
+	}
+	f.Code = CodePullNotAllowed
+	f.Message = fmt.Sprintf("%s: no policy allows role %s to %s on repository %s", image, role, action, t.Repository)
+	if slices.Contains(repo.Missing, iampolicy.SourceBoundary) && !slices.Contains(repo.Missing, iampolicy.SourceIdentity) {
+		f.Message = fmt.Sprintf("%s: the permissions boundary of role %s does not allow %s on repository %s", image, role, action, t.Repository)
+		f.Fix = fmt.Sprintf("add %s on %s to the permissions boundary of role %s", action, t.RepositoryARN, role)
+		return f, true
+	}
+	f.Fix = fmt.Sprintf("attach the AWS managed policy AmazonEC2ContainerRegistryPullOnly to role %s, or allow it in the repository policy of %s", role, t.Repository)
+	return f, true
+}
+
+func (d decider) undetermined(image, roleARN, action, what string, dec iampolicy.Decision) Finding {
+	role := roleName(roleARN)
+	keys := strings.Join(dec.UnknownKeys, ", ")
+	f := Finding{
+		Code: CodeUndetermined, Severity: SeverityWarning, Role: roleARN, Action: action,
+		UnknownKeys: dec.UnknownKeys,
+		Message: fmt.Sprintf("%s: whether role %s may %s on %s depends on %s, unknown at admission time",
+			image, role, action, what, keys),
+		Fix: fmt.Sprintf("if you know the value, configure it (--context %s=VALUE)", firstOr(dec.UnknownKeys, "KEY")),
+	}
+	if len(dec.Reasons) > 0 {
+		r := dec.Reasons[0]
+		f.Statement = r.Statement
+		f.Message += fmt.Sprintf(" (statement %q of %s)", r.Statement, describePolicy(r, role))
+	}
+	return f
+}
+
+// sameCause reports whether two findings about the same role would tell the
+// user the same thing, so one finding can name both actions.
+func sameCause(a, b Finding) bool {
+	return a.Code == b.Code && a.Role == b.Role && a.Statement == b.Statement && a.Action != ActionGetAuthorizationToken && b.Action != ActionGetAuthorizationToken
+}
+
+func mentionAlso(msg, action string) string {
+	if strings.Contains(msg, action) {
+		return msg
+	}
+	return msg + " (and " + action + ")"
+}
+
+// firstReason returns the first reason with the given effect, or the first
+// reason at all, or a placeholder when the decision names none.
+func firstReason(dec iampolicy.Decision, effect string) iampolicy.Reason {
+	for _, r := range dec.Reasons {
+		if r.Effect == effect {
+			return r
+		}
+	}
+	if len(dec.Reasons) > 0 {
+		return dec.Reasons[0]
+	}
+	return iampolicy.Reason{Statement: "?", Name: "?"}
+}
+
+// describePolicy names the policy a reason came from, for messages.
+func describePolicy(r iampolicy.Reason, role string) string {
+	switch r.Policy {
+	case iampolicy.SourceIdentity:
+		return fmt.Sprintf("policy %s of role %s", r.Name, role)
+	case iampolicy.SourceBoundary:
+		return fmt.Sprintf("the permissions boundary %s of role %s", r.Name, role)
+	case iampolicy.SourceResource:
+		return r.Name
+	case iampolicy.SourceSCP:
+		return "service control policy " + r.Name
+	case iampolicy.SourceRCP:
+		return "resource control policy " + r.Name
+	}
+	return r.Name
+}
+
+// roleName is the last path element of a role ARN (or a session's role).
+func roleName(arn string) string {
+	rest := arn
+	if i := strings.LastIndex(arn, ":"); i >= 0 {
+		rest = arn[i+1:]
+	}
+	rest = strings.TrimPrefix(rest, "role/")
+	if after, ok := strings.CutPrefix(rest, "assumed-role/"); ok {
+		name, _, _ := strings.Cut(after, "/")
+		return name
+	}
+	if i := strings.LastIndex(rest, "/"); i >= 0 {
+		return rest[i+1:]
+	}
+	return rest
+}
+
+// accountOf is the account field of an ARN, or "" when it has none.
+func accountOf(arn string) string {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) < 6 {
+		return ""
+	}
+	return parts[4]
+}
+
+func firstOr(s []string, def string) string {
+	if len(s) > 0 {
+		return s[0]
+	}
+	return def
+}

@@ -1,0 +1,172 @@
+package preflight
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ecr-preflight/ecr-preflight/internal/iampolicy"
+)
+
+const (
+	seedAccount = "1234567890"
+	seedRole    = "arn:aws:iam::1234567890:role/EksNodeGroupRole"
+	seedImage   = "1234567890.dkr.ecr.us-west-2.amazonaws.com/retail-sample-app-ui:1.2.1"
+
+	// readOnly is AmazonEC2ContainerRegistryReadOnly's statement shape.
+	readOnly = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ecr:GetAuthorizationToken","ecr:BatchCheckLayerAvailability","ecr:GetDownloadUrlForLayer","ecr:GetRepositoryPolicy","ecr:DescribeRepositories","ecr:ListImages","ecr:DescribeImages","ecr:BatchGetImage"],"Resource":"*"}]}`
+	// seedDeny is the seed's repository policy.
+	seedDeny = `{"Version":"2012-10-17","Statement":[{"Sid":"new policy","Effect":"Deny","Principal":{"AWS":"arn:aws:iam::1234567890:role/EksNodeGroupRole"},"Action":["ecr:GetDownloadUrlForLayer","ecr:BatchGetImage","ecr:BatchCheckLayerAvailability"]}]}`
+)
+
+var seedTarget = target{
+	Repository:    "retail-sample-app-ui",
+	RepositoryARN: "arn:aws:ecr:us-west-2:1234567890:repository/retail-sample-app-ui",
+	Account:       seedAccount,
+	Region:        "us-west-2",
+}
+
+func mustPolicy(t *testing.T, kind iampolicy.Source, name, doc string) *iampolicy.NamedPolicy {
+	t.Helper()
+	p, err := iampolicy.ParseAs([]byte(doc), kind)
+	if err != nil {
+		t.Fatalf("parsing %s: %v", name, err)
+	}
+	return &iampolicy.NamedPolicy{Name: name, Policy: p}
+}
+
+func TestEvaluatePull(t *testing.T) {
+	fixed := func() time.Time { return time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC) }
+	type want struct {
+		code      Code
+		statement string
+		action    string
+		contains  []string
+	}
+	tests := map[string]struct {
+		role       string
+		target     target
+		identity   []string // identity policy documents
+		boundary   string
+		repository string
+		registry   string
+		context    map[string][]string
+		tags       map[string]string
+		want       []want
+	}{
+		"the seed: the repository policy's Deny beats the managed policy's Allow": {
+			identity: []string{readOnly}, repository: seedDeny,
+			want: []want{{code: CodeRepositoryPolicyDenies, statement: "new policy", action: ActionBatchGetImage,
+				contains: []string{`statement "new policy"`, "repository policy of retail-sample-app-ui", "ecr:BatchGetImage", "EksNodeGroupRole", "(and ecr:GetDownloadUrlForLayer)"}}},
+		},
+		"the seed fixed: Effect Allow lets the role pull": {
+			identity: []string{readOnly}, repository: strings.Replace(seedDeny, `"Deny"`, `"Allow"`, 1),
+		},
+		"no repository policy: the managed policy alone allows a same-account pull": {
+			identity: []string{readOnly},
+		},
+		"a role with no policies can get neither a token nor the image": {
+			want: []want{
+				{code: CodeAuthTokenNotAllowed, action: ActionGetAuthorizationToken, contains: []string{"AmazonEC2ContainerRegistryPullOnly"}},
+				{code: CodePullNotAllowed, action: ActionBatchGetImage, contains: []string{"no policy allows role EksNodeGroupRole", "(and ecr:GetDownloadUrlForLayer)"}},
+			},
+		},
+		"an inline Deny in the role's own policies": {
+			identity: []string{readOnly, `{"Version":"2012-10-17","Statement":[{"Sid":"NoProd","Effect":"Deny","Action":"ecr:BatchGetImage","Resource":"arn:aws:ecr:*:*:repository/retail-*"}]}`},
+			want: []want{{code: CodeIdentityPolicyDenies, statement: "NoProd", action: ActionBatchGetImage, contains: []string{"policy policy-1 of role EksNodeGroupRole"}}},
+		},
+		"a permissions boundary without ECR actions": {
+			identity: []string{readOnly},
+			boundary: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:*","ecr:GetAuthorizationToken"],"Resource":"*"}]}`,
+			want:     []want{{code: CodePullNotAllowed, action: ActionBatchGetImage, contains: []string{"permissions boundary"}}},
+		},
+		"cross-account: the registry account's repository policy does not name the role": {
+			role: "arn:aws:iam::111122223333:role/Node", identity: []string{readOnly},
+			want: []want{{code: CodeCrossAccountNotAllowed, action: ActionBatchGetImage, contains: []string{"account 111122223333", "from account 1234567890", "does not grant"}}},
+		},
+		"cross-account: granted on both sides": {
+			role: "arn:aws:iam::111122223333:role/Node", identity: []string{readOnly},
+			repository: `{"Version":"2012-10-17","Statement":[{"Sid":"Pull","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"]}]}`,
+		},
+		"a Deny unless via a VPC endpoint is undetermined at admission time": {
+			identity:   []string{readOnly},
+			repository: `{"Version":"2012-10-17","Statement":[{"Sid":"OnlyVpce","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"StringNotEquals":{"aws:SourceVpce":"vpce-0abc"}}}]}`,
+			want:       []want{{code: CodeUndetermined, statement: "OnlyVpce", action: ActionBatchGetImage, contains: []string{"aws:SourceVpce", "unknown at admission time"}}},
+		},
+		"the same VPC-endpoint Deny with the endpoint configured allows the pull": {
+			identity:   []string{readOnly},
+			repository: `{"Version":"2012-10-17","Statement":[{"Sid":"OnlyVpce","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"StringNotEquals":{"aws:SourceVpce":"vpce-0abc"}}}]}`,
+			context:    map[string][]string{"aws:SourceVpce": {"vpce-0abc"}},
+		},
+		"a role tag decides a tag-conditioned Allow": {
+			identity: []string{`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecr:*","Resource":"*","Condition":{"StringEquals":{"aws:PrincipalTag/team":"retail"}}}]}`},
+			tags:     map[string]string{"team": "retail"},
+		},
+		"a registry policy Deny (scope V2) is named as such": {
+			identity: []string{readOnly},
+			registry: `{"Version":"2012-10-17","Statement":[{"Sid":"NoPulls","Effect":"Deny","Principal":"*","Action":"ecr:BatchGetImage","Resource":"*"}]}`,
+			want:     []want{{code: CodeRegistryPolicyDenies, statement: "NoPulls", action: ActionBatchGetImage, contains: []string{"registry policy of account 1234567890"}}},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			role := rolePolicies{ARN: seedRole, Tags: tc.tags}
+			if tc.role != "" {
+				role.ARN = tc.role
+			}
+			for i, doc := range tc.identity {
+				role.Identity = append(role.Identity, *mustPolicy(t, iampolicy.SourceIdentity, "policy-"+string(rune('0'+i)), doc))
+			}
+			if tc.boundary != "" {
+				role.Boundary = mustPolicy(t, iampolicy.SourceBoundary, "Boundary", tc.boundary)
+			}
+			var res resourcePolicies
+			if tc.repository != "" {
+				res.Repository = mustPolicy(t, iampolicy.SourceResource, "the repository policy of retail-sample-app-ui", tc.repository)
+			}
+			if tc.registry != "" {
+				res.Registry = mustPolicy(t, iampolicy.SourceResource, "the registry policy", tc.registry)
+			}
+			d := decider{context: tc.context, now: fixed}
+			got := d.evaluatePull(seedImage, seedTarget, role, res)
+			if len(got) != len(tc.want) {
+				t.Fatalf("got %d findings, want %d: %+v", len(got), len(tc.want), got)
+			}
+			for i, w := range tc.want {
+				f := got[i]
+				if f.Code != w.code || f.Statement != w.statement || f.Action != w.action || f.Role != role.ARN {
+					t.Errorf("finding %d = {%s %q %s %s}, want {%s %q %s %s}", i, f.Code, f.Statement, f.Action, f.Role, w.code, w.statement, w.action, role.ARN)
+				}
+				for _, s := range append(w.contains, seedImage) {
+					if !strings.Contains(f.Message+" "+f.Fix, s) {
+						t.Errorf("finding %d message %q (fix %q) does not mention %q", i, f.Message, f.Fix, s)
+					}
+				}
+				if f.Fix == "" {
+					t.Errorf("finding %d has no fix", i)
+				}
+				wantSeverity := SeverityError
+				if w.code == CodeUndetermined {
+					wantSeverity = SeverityWarning
+				}
+				if f.Severity != wantSeverity {
+					t.Errorf("finding %d severity %s, want %s", i, f.Severity, wantSeverity)
+				}
+			}
+		})
+	}
+}
+
+func TestRoleName(t *testing.T) {
+	tests := map[string]string{
+		"arn:aws:iam::1234567890:role/EksNodeGroupRole":             "EksNodeGroupRole",
+		"arn:aws:iam::1234567890:role/eks/nodes/Node":               "Node",
+		"arn:aws:sts::1234567890:assumed-role/Node/i-0123456789abc": "Node",
+		"not-an-arn": "not-an-arn",
+	}
+	for in, want := range tests {
+		if got := roleName(in); got != want {
+			t.Errorf("roleName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,303 @@
+package preflight
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ecr-preflight/ecr-preflight/internal/awsclient"
+)
+
+// fakeLookups answers from maps and counts calls. A zero value has no
+// repositories and no roles.
+type fakeLookups struct {
+	mu sync.Mutex
+	// images: repository name -> tags and digests that exist. A repository
+	// absent from the map does not exist.
+	images map[string][]string
+	// repoPolicies: repository name -> policy text.
+	repoPolicies map[string]string
+	registry     string
+	roles        map[string]awsclient.RolePolicies
+	ptcPrefixes  []string
+
+	describeErr error
+	// block makes every call wait for its context to end.
+	block bool
+
+	describeCalls atomic.Int32
+	calls         atomic.Int32
+	describeIDs   [][]awsclient.ImageID
+}
+
+func (f *fakeLookups) wait(ctx context.Context) error {
+	f.calls.Add(1)
+	if f.block {
+		<-ctx.Done()
+		return &awsclient.LookupError{What: "blocked", Class: awsclient.ClassTimeout, Err: ctx.Err()}
+	}
+	return nil
+}
+
+func (f *fakeLookups) DescribeImages(ctx context.Context, _, _, repo string, ids []awsclient.ImageID) ([]awsclient.ImageDetail, []awsclient.ImageID, error) {
+	f.describeCalls.Add(1)
+	f.mu.Lock()
+	f.describeIDs = append(f.describeIDs, ids)
+	f.mu.Unlock()
+	if err := f.wait(ctx); err != nil {
+		return nil, nil, err
+	}
+	if f.describeErr != nil {
+		return nil, nil, f.describeErr
+	}
+	have, ok := f.images[repo]
+	if !ok {
+		return nil, nil, fmt.Errorf("describing images in %s: %w", repo, awsclient.ErrRepositoryNotFound)
+	}
+	var found []awsclient.ImageDetail
+	var missing []awsclient.ImageID
+	for _, id := range ids {
+		if slices.Contains(have, id.Tag) || slices.Contains(have, id.Digest) {
+			found = append(found, awsclient.ImageDetail{ID: id})
+		} else {
+			missing = append(missing, id)
+		}
+	}
+	return found, missing, nil
+}
+
+func (f *fakeLookups) RepositoryPolicy(ctx context.Context, _, _, repo string) (string, bool, error) {
+	if err := f.wait(ctx); err != nil {
+		return "", false, err
+	}
+	p, ok := f.repoPolicies[repo]
+	return p, ok, nil
+}
+
+func (f *fakeLookups) RegistryPolicy(ctx context.Context, _, _ string) (string, bool, error) {
+	if err := f.wait(ctx); err != nil {
+		return "", false, err
+	}
+	return f.registry, f.registry != "", nil
+}
+
+func (f *fakeLookups) RegistryPolicyScope(ctx context.Context, _, _ string) (string, error) {
+	return "V2", f.wait(ctx)
+}
+
+func (f *fakeLookups) PullThroughCacheRules(ctx context.Context, _, _ string) ([]awsclient.PullThroughCacheRule, error) {
+	var rules []awsclient.PullThroughCacheRule
+	for _, p := range f.ptcPrefixes {
+		rules = append(rules, awsclient.PullThroughCacheRule{EcrRepositoryPrefix: p})
+	}
+	return rules, f.wait(ctx)
+}
+
+func (f *fakeLookups) RolePolicies(ctx context.Context, arn string) (awsclient.RolePolicies, error) {
+	if err := f.wait(ctx); err != nil {
+		return awsclient.RolePolicies{}, err
+	}
+	rp, ok := f.roles[arn]
+	if !ok {
+		return rp, fmt.Errorf("getting role %s: %w", arn, awsclient.ErrRoleNotFound)
+	}
+	return rp, nil
+}
+
+// seedLookups is the seed scenario: the image exists, the role has the
+// read-only managed policy, the repository policy denies the role.
+func seedLookups() *fakeLookups {
+	return &fakeLookups{
+		images:       map[string][]string{"retail-sample-app-ui": {"1.2.1", "sha256:" + strings.Repeat("a", 64)}},
+		repoPolicies: map[string]string{"retail-sample-app-ui": seedDeny},
+		roles: map[string]awsclient.RolePolicies{seedRole: {
+			RoleARN:  seedRole,
+			Attached: []awsclient.Policy{{Name: "AmazonEC2ContainerRegistryReadOnly", Document: readOnly}},
+		}},
+	}
+}
+
+func newTestEngine(t *testing.T, l Lookups) *Engine {
+	t.Helper()
+	e, err := New(Options{Lookups: l})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func codes(r Result) []Code {
+	var out []Code
+	for _, f := range r.Findings {
+		out = append(out, f.Code)
+	}
+	return out
+}
+
+func TestCheck(t *testing.T) {
+	const repo = "1234567890.dkr.ecr.us-west-2.amazonaws.com/retail-sample-app-ui"
+	fixedPolicy := strings.Replace(seedDeny, `"Deny"`, `"Allow"`, 1)
+	tests := map[string]struct {
+		lookups func() *fakeLookups
+		images  []string
+		roles   []string
+		verdict []Verdict
+		codes   [][]Code
+	}{
+		"the seed image is not pullable because of statement new policy": {
+			lookups: seedLookups, images: []string{seedImage}, roles: []string{seedRole},
+			verdict: []Verdict{VerdictNotPullable}, codes: [][]Code{{CodeRepositoryPolicyDenies}},
+		},
+		"the seed fixed is pullable": {
+			lookups: func() *fakeLookups { f := seedLookups(); f.repoPolicies["retail-sample-app-ui"] = fixedPolicy; return f },
+			images:  []string{seedImage}, roles: []string{seedRole},
+			verdict: []Verdict{VerdictPullable}, codes: [][]Code{nil},
+		},
+		"a missing tag and a missing digest are ImageNotFound": {
+			lookups: func() *fakeLookups { f := seedLookups(); f.repoPolicies = nil; return f },
+			images:  []string{repo + ":9.9.9", repo + "@sha256:" + strings.Repeat("b", 64)}, roles: []string{seedRole},
+			verdict: []Verdict{VerdictNotPullable, VerdictNotPullable}, codes: [][]Code{{CodeImageNotFound}, {CodeImageNotFound}},
+		},
+		"a missing repository is RepositoryNotFound and policies are not judged": {
+			lookups: seedLookups, images: []string{"1234567890.dkr.ecr.us-west-2.amazonaws.com/nope:1"}, roles: []string{seedRole},
+			verdict: []Verdict{VerdictNotPullable}, codes: [][]Code{{CodeRepositoryNotFound}},
+		},
+		"a pull-through cache repository not created yet is only a warning": {
+			lookups: func() *fakeLookups { f := seedLookups(); f.ptcPrefixes = []string{"docker-hub"}; return f },
+			images:  []string{"1234567890.dkr.ecr.us-west-2.amazonaws.com/docker-hub/library/nginx:1"},
+			verdict: []Verdict{VerdictUnknown}, codes: [][]Code{{CodeRepositoryNotFound}},
+		},
+		"images on other registries are skipped, not errors": {
+			lookups: seedLookups, images: []string{"nginx:1.27", "public.ecr.aws/eks/aws-load-balancer-controller:v2", "ghcr.io/org/app:1"},
+			verdict: []Verdict{VerdictSkipped, VerdictSkipped, VerdictSkipped}, codes: [][]Code{{CodeSkipped}, {CodeSkipped}, {CodeSkipped}},
+		},
+		"an unparsable reference is its own finding": {
+			lookups: seedLookups, images: []string{"Not A Reference"},
+			verdict: []Verdict{VerdictNotPullable}, codes: [][]Code{{CodeInvalidImageReference}},
+		},
+		"an AWS failure is unknown, never not-pullable": {
+			lookups: func() *fakeLookups {
+				f := seedLookups()
+				f.repoPolicies = nil
+				f.describeErr = &awsclient.LookupError{What: "describing images", Action: "ecr:DescribeImages", Class: awsclient.ClassAccessDenied, Err: errors.New("AccessDenied")}
+				return f
+			},
+			images: []string{seedImage}, roles: []string{seedRole},
+			verdict: []Verdict{VerdictUnknown}, codes: [][]Code{{CodeLookupFailed}},
+		},
+		"a node role that does not exist leaves the answer unknown": {
+			lookups: seedLookups, images: []string{seedImage}, roles: []string{"arn:aws:iam::1234567890:role/Ghost"},
+			verdict: []Verdict{VerdictUnknown}, codes: [][]Code{{CodeLookupFailed}},
+		},
+		"one of two roles denied makes the image not pullable, naming that role": {
+			lookups: func() *fakeLookups {
+				f := seedLookups()
+				f.roles["arn:aws:iam::1234567890:role/Other"] = awsclient.RolePolicies{Attached: []awsclient.Policy{{Name: "ro", Document: readOnly}}}
+				return f
+			},
+			images: []string{seedImage}, roles: []string{"arn:aws:iam::1234567890:role/Other", seedRole},
+			verdict: []Verdict{VerdictNotPullable}, codes: [][]Code{{CodeRepositoryPolicyDenies}},
+		},
+		"no roles: only existence is checked": {
+			lookups: seedLookups, images: []string{seedImage},
+			verdict: []Verdict{VerdictPullable}, codes: [][]Code{nil},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			e := newTestEngine(t, tc.lookups())
+			got := e.Check(context.Background(), tc.images, tc.roles)
+			if len(got) != len(tc.images) {
+				t.Fatalf("got %d results for %d images", len(got), len(tc.images))
+			}
+			for i, r := range got {
+				if r.Image != tc.images[i] {
+					t.Errorf("result %d is for %q, want %q", i, r.Image, tc.images[i])
+				}
+				if r.Verdict != tc.verdict[i] || !slices.Equal(codes(r), tc.codes[i]) {
+					t.Errorf("result %d = %s %v, want %s %v; findings: %+v", i, r.Verdict, codes(r), tc.verdict[i], tc.codes[i], r.Findings)
+				}
+				for _, f := range r.Findings {
+					if !strings.Contains(f.Message, r.Image) && f.Code != CodeInvalidImageReference {
+						t.Errorf("message %q does not name the image", f.Message)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestCheckBatchesOneRepositoryIntoOneCall(t *testing.T) {
+	f := seedLookups()
+	e := newTestEngine(t, f)
+	const repo = "1234567890.dkr.ecr.us-west-2.amazonaws.com/retail-sample-app-ui"
+	e.Check(context.Background(), []string{repo + ":1.2.1", repo + ":9", repo + "@sha256:" + strings.Repeat("a", 64)}, nil)
+	// One call for the three, then one fresh re-check of the missing :9 only.
+	if n := f.describeCalls.Load(); n != 2 {
+		t.Fatalf("DescribeImages called %d times, want 2", n)
+	}
+	if got := len(f.describeIDs[0]); got != 3 {
+		t.Fatalf("the first call asked for %d ids, want 3", got)
+	}
+	if got := f.describeIDs[1]; len(got) != 1 || got[0].Tag != "9" {
+		t.Fatalf("the re-check asked for %v, want only tag 9", got)
+	}
+}
+
+func TestCheckWarmCacheAsksNothing(t *testing.T) {
+	f := seedLookups()
+	f.repoPolicies = nil
+	e := newTestEngine(t, f)
+	first := e.Check(context.Background(), []string{seedImage}, []string{seedRole})
+	if first[0].Verdict != VerdictPullable {
+		t.Fatalf("verdict %s, want pullable: %+v", first[0].Verdict, first[0].Findings)
+	}
+	before := f.calls.Load()
+	second := e.Check(context.Background(), []string{seedImage}, []string{seedRole})
+	if f.calls.Load() != before {
+		t.Fatalf("a warm check made %d lookups", f.calls.Load()-before)
+	}
+	if second[0].Verdict != VerdictPullable {
+		t.Fatalf("warm verdict %s", second[0].Verdict)
+	}
+}
+
+func TestCheckReverifiesRejectionsOnce(t *testing.T) {
+	f := seedLookups()
+	e := newTestEngine(t, f)
+	e.Check(context.Background(), []string{seedImage}, []string{seedRole})
+	if n := f.describeCalls.Load(); n != 2 {
+		t.Fatalf("a not-pullable answer was checked %d times, want 2 (once, then re-verified fresh)", n)
+	}
+	e.Check(context.Background(), []string{seedImage}, []string{seedRole})
+	if n := f.describeCalls.Load(); n != 3 {
+		t.Fatalf("a second check within the re-verify interval made %d DescribeImages calls in all, want 3", n)
+	}
+}
+
+func TestCheckAnswersWhenAWSHangs(t *testing.T) {
+	f := seedLookups()
+	f.block = true
+	e := newTestEngine(t, f)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	got := e.Check(ctx, []string{seedImage}, []string{seedRole})
+	if got[0].Verdict != VerdictUnknown {
+		t.Fatalf("verdict %s, want unknown: %+v", got[0].Verdict, got[0].Findings)
+	}
+	if !strings.Contains(got[0].Findings[0].Message, "could not verify in time") {
+		t.Fatalf("message %q does not say the check ran out of time", got[0].Findings[0].Message)
+	}
+}
+
+func TestNewRequiresLookups(t *testing.T) {
+	if _, err := New(Options{}); err == nil {
+		t.Fatal("New without Lookups succeeded")
+	}
+}
