@@ -73,7 +73,7 @@ func TestEvaluatePull(t *testing.T) {
 		},
 		"an inline Deny in the role's own policies": {
 			identity: []string{readOnly, `{"Version":"2012-10-17","Statement":[{"Sid":"NoProd","Effect":"Deny","Action":"ecr:BatchGetImage","Resource":"arn:aws:ecr:*:*:repository/retail-*"}]}`},
-			want: []want{{code: CodeIdentityPolicyDenies, statement: "NoProd", action: ActionBatchGetImage, contains: []string{"policy policy-1 of role EksNodeGroupRole"}}},
+			want:     []want{{code: CodeIdentityPolicyDenies, statement: "NoProd", action: ActionBatchGetImage, contains: []string{"policy policy-1 of role EksNodeGroupRole"}}},
 		},
 		"a permissions boundary without ECR actions": {
 			identity: []string{readOnly},

@@ -155,8 +155,12 @@ func TestCheck(t *testing.T) {
 			verdict: []Verdict{VerdictNotPullable}, codes: [][]Code{{CodeRepositoryPolicyDenies}},
 		},
 		"the seed fixed is pullable": {
-			lookups: func() *fakeLookups { f := seedLookups(); f.repoPolicies["retail-sample-app-ui"] = fixedPolicy; return f },
-			images:  []string{seedImage}, roles: []string{seedRole},
+			lookups: func() *fakeLookups {
+				f := seedLookups()
+				f.repoPolicies["retail-sample-app-ui"] = fixedPolicy
+				return f
+			},
+			images: []string{seedImage}, roles: []string{seedRole},
 			verdict: []Verdict{VerdictPullable}, codes: [][]Code{nil},
 		},
 		"a missing tag and a missing digest are ImageNotFound": {
