@@ -1,0 +1,168 @@
+package iampolicy
+
+import "strings"
+
+// variable is one ${key} or ${key, 'default'} reference found at parse time.
+type variable struct {
+	key      string // as spelled in the policy, for UnknownKeys
+	keyLower string
+	def      string
+	hasDef   bool
+}
+
+// token is one piece of a pattern or template: literal text, a wildcard, or
+// a policy variable to substitute at evaluation time.
+type token struct {
+	op  byte // 'l' literal, '*' any run, '?' one character, '$' variable
+	lit string
+	v   *variable
+	// cross lets a wildcard of an ARN pattern match ':' (see arnPattern).
+	cross bool
+}
+
+// tokenize splits s into tokens. vars enables ${...} substitution (policy
+// Version 2012-10-17 only); wild makes * and ? wildcards. Values substituted
+// for ${*}, ${?} and ${$} are always literal: that is their whole purpose.
+func tokenize(s string, vars, wild bool) []token {
+	var toks []token
+	var lit strings.Builder
+	flush := func() {
+		if lit.Len() > 0 {
+			toks = append(toks, token{op: 'l', lit: lit.String()})
+			lit.Reset()
+		}
+	}
+	for i := 0; i < len(s); {
+		c := s[i]
+		if vars && c == '$' && i+1 < len(s) && s[i+1] == '{' {
+			end := strings.IndexByte(s[i+2:], '}')
+			if end >= 0 {
+				inner := s[i+2 : i+2+end]
+				if v, literal, ok := parseVariable(inner); ok {
+					if v == nil {
+						lit.WriteString(literal)
+					} else {
+						flush()
+						toks = append(toks, token{op: '$', v: v})
+					}
+					i += end + 3
+					continue
+				}
+			}
+		}
+		if wild && (c == '*' || c == '?') {
+			flush()
+			toks = append(toks, token{op: c})
+			i++
+			continue
+		}
+		lit.WriteByte(c)
+		i++
+	}
+	flush()
+	return toks
+}
+
+// parseVariable reads the text between ${ and }. It returns a nil variable
+// with the literal text for the escapes ${*}, ${?} and ${$}, and ok=false
+// when the text is not a variable (left as literal text, as AWS does).
+func parseVariable(inner string) (v *variable, literal string, ok bool) {
+	switch inner {
+	case "*", "?", "$":
+		return nil, inner, true
+	}
+	key, def, hasDef := inner, "", false
+	if comma := strings.IndexByte(inner, ','); comma >= 0 {
+		key = inner[:comma]
+		rest := strings.TrimSpace(inner[comma+1:])
+		if len(rest) < 2 || rest[0] != '\'' || rest[len(rest)-1] != '\'' {
+			return nil, "", false
+		}
+		def, hasDef = rest[1:len(rest)-1], true
+	}
+	key = strings.TrimSpace(key)
+	if key == "" || strings.ContainsAny(key, " \t${}'") {
+		return nil, "", false
+	}
+	return &variable{key: key, keyLower: strings.ToLower(key), def: def, hasDef: hasDef}, "", true
+}
+
+// resolve substitutes variables in toks. It returns tFalse when a variable
+// cannot be substituted (absent without default, or multi-valued: the
+// pattern then matches nothing) and tUnknown when one depends on an unknown
+// key (its key is appended to unknown).
+func resolve(toks []token, ec *evalCtx, unknown *[]string) ([]token, tri) {
+	out := make([]token, 0, len(toks))
+	result := tTrue
+	for _, t := range toks {
+		if t.op != '$' {
+			out = append(out, t)
+			continue
+		}
+		vals, st := ec.lookup(t.v.keyLower)
+		switch {
+		case st == keyUnknown:
+			*unknown = append(*unknown, t.v.key)
+			result = tUnknown
+		case st == keyAbsent && t.v.hasDef:
+			out = append(out, token{op: 'l', lit: t.v.def})
+		case st == keyAbsent || len(vals) != 1 || multiValuedKeys[t.v.keyLower]:
+			return nil, tFalse
+		default:
+			out = append(out, token{op: 'l', lit: vals[0]})
+		}
+	}
+	return out, result
+}
+
+// multiValuedKeys are the global keys AWS defines as multivalued. AWS does
+// not substitute them as policy variables, whatever their number of values
+// in one request.
+var multiValuedKeys = map[string]bool{
+	"aws:calledvia":                 true,
+	"aws:principalorgpaths":         true,
+	"aws:principalservicenameslist": true,
+	"aws:sourceorgpaths":            true,
+	"aws:tagkeys":                   true,
+}
+
+// unknownVariables appends the keys of the variables in toks whose values
+// are unknown, so an undetermined decision names every key it waits on.
+func unknownVariables(toks []token, ec *evalCtx, unknown *[]string) {
+	for _, t := range toks {
+		if t.op != '$' {
+			continue
+		}
+		if _, st := ec.lookup(t.v.keyLower); st == keyUnknown {
+			*unknown = append(*unknown, t.v.key)
+		}
+	}
+}
+
+// hasVariable reports whether any token needs substitution.
+func hasVariable(toks []token) bool {
+	for _, t := range toks {
+		if t.op == '$' {
+			return true
+		}
+	}
+	return false
+}
+
+// literalText joins literal tokens; only meaningful when there are no
+// wildcards or variables left.
+func literalText(toks []token) string {
+	if len(toks) == 1 && toks[0].op == 'l' {
+		return toks[0].lit
+	}
+	var b strings.Builder
+	for _, t := range toks {
+		switch t.op {
+		case 'l':
+			b.WriteString(t.lit)
+		case '*', '?':
+			b.WriteByte(t.op)
+		}
+	}
+	return b.String()
+}
