@@ -40,9 +40,11 @@ type Options struct {
 	// ResultTTL is how long a "pullable" or "skipped" answer is reused
 	// without asking the lookups at all. Default 30s; negative disables.
 	ResultTTL time.Duration
-	// ReverifyInterval bounds how often a not-pullable answer built from
-	// cached AWS answers is re-checked with fresh ones (per image and roles).
-	// Default 1s.
+	// ReverifyInterval throttles the fresh re-check of not-pullable answers
+	// to once per interval per image and roles. Zero (the default) re-checks
+	// every time: a user who just fixed a policy and re-applies must not be
+	// refused on a stale answer, and the re-checks are de-duplicated and
+	// happen only for images that would be rejected or warned about.
 	ReverifyInterval time.Duration
 	// Concurrency bounds the repositories checked at once. Default 8.
 	Concurrency int
@@ -63,7 +65,8 @@ type Engine struct {
 	// results holds whole answers that may be reused (pullable, skipped,
 	// invalid references), so a warm admission costs a map lookup.
 	results *gocache.Cache
-	// reverified marks answers re-checked with fresh AWS data recently.
+	// reverified marks answers re-checked with fresh AWS data recently (only
+	// when ReverifyInterval is set).
 	reverified *gocache.Cache
 	policies   *policyCache
 }
@@ -79,9 +82,6 @@ func New(o Options) (*Engine, error) {
 	if o.ResultTTL == 0 {
 		o.ResultTTL = 30 * time.Second
 	}
-	if o.ReverifyInterval == 0 {
-		o.ReverifyInterval = time.Second
-	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = 8
 	}
@@ -96,7 +96,7 @@ func New(o Options) (*Engine, error) {
 		resultTTL:   o.ResultTTL,
 		reverify:    o.ReverifyInterval,
 		results:     gocache.New(o.ResultTTL, time.Minute),
-		reverified:  gocache.New(o.ReverifyInterval, time.Minute),
+		reverified:  gocache.New(max(o.ReverifyInterval, time.Millisecond), time.Minute),
 		policies:    newPolicyCache(),
 	}, nil
 }
@@ -128,15 +128,18 @@ func (e *Engine) Check(ctx context.Context, images []string, roles []string) []R
 	fresh := e.check(ctx, todo, roles)
 
 	// A rejection must not rest on stale cached answers: re-check the
-	// not-pullable ones with fresh AWS data (at most once per interval).
+	// not-pullable ones with fresh AWS data.
 	var again []int
 	for j, r := range fresh {
 		key := todo[j] + "\x00" + rolesKey
 		if r.Verdict == VerdictNotPullable && ctx.Err() == nil {
-			if _, recent := e.reverified.Get(key); !recent {
+			if e.reverify > 0 {
+				if _, recent := e.reverified.Get(key); recent {
+					continue
+				}
 				e.reverified.SetDefault(key, true)
-				again = append(again, j)
 			}
+			again = append(again, j)
 		}
 	}
 	if len(again) > 0 {

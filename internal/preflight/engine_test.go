@@ -272,7 +272,7 @@ func TestCheckWarmCacheAsksNothing(t *testing.T) {
 	}
 }
 
-func TestCheckReverifiesRejectionsOnce(t *testing.T) {
+func TestCheckReverifiesRejections(t *testing.T) {
 	f := seedLookups()
 	e := newTestEngine(t, f)
 	e.Check(context.Background(), []string{seedImage}, []string{seedRole})
@@ -280,8 +280,21 @@ func TestCheckReverifiesRejectionsOnce(t *testing.T) {
 		t.Fatalf("a not-pullable answer was checked %d times, want 2 (once, then re-verified fresh)", n)
 	}
 	e.Check(context.Background(), []string{seedImage}, []string{seedRole})
+	if n := f.describeCalls.Load(); n != 4 {
+		t.Fatalf("a second rejection made %d DescribeImages calls in all, want 4: rejections are never cached", n)
+	}
+}
+
+func TestCheckReverifyIntervalThrottles(t *testing.T) {
+	f := seedLookups()
+	e, err := New(Options{Lookups: f, ReverifyInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Check(context.Background(), []string{seedImage}, []string{seedRole})
+	e.Check(context.Background(), []string{seedImage}, []string{seedRole})
 	if n := f.describeCalls.Load(); n != 3 {
-		t.Fatalf("a second check within the re-verify interval made %d DescribeImages calls in all, want 3", n)
+		t.Fatalf("with an hour's interval two checks made %d DescribeImages calls, want 3 (one re-verification)", n)
 	}
 }
 

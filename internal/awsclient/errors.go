@@ -1,0 +1,158 @@
+package awsclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+)
+
+// Definite absences. They are answers, not failures: the engine turns them
+// into findings (RepositoryNotFound, ...) and they are cached as negative
+// answers.
+var (
+	// ErrRepositoryNotFound: the ECR repository does not exist in the
+	// registry (as seen by our credentials for that registry).
+	ErrRepositoryNotFound = errors.New("repository not found")
+	// ErrRoleNotFound: the IAM role does not exist.
+	ErrRoleNotFound = errors.New("role not found")
+	// ErrNotOwnAccount: the registry-level ECR settings (registry policy,
+	// policy scope) can only be read with credentials of the registry's own
+	// account, and no assumed role is configured for it.
+	ErrNotOwnAccount = errors.New("registry settings are readable only from the registry's own account")
+)
+
+// Class sorts failures by what the caller can do about them.
+type Class string
+
+const (
+	// ClassOK: no error.
+	ClassOK Class = "ok"
+	// ClassNotFound: a definite absence (repository, image, policy, role).
+	ClassNotFound Class = "not_found"
+	// ClassAccessDenied: our own credentials lack a permission; the fix is
+	// on the webhook's IAM role, not on the workload.
+	ClassAccessDenied Class = "access_denied"
+	// ClassThrottled: AWS throttled us even after the bounded retries.
+	ClassThrottled Class = "throttled"
+	// ClassTimeout: the per-call deadline or the caller's context expired.
+	ClassTimeout Class = "timeout"
+	// ClassUnavailable: the service failed (5xx), could not be reached, or
+	// does not implement the operation (as with some emulators).
+	ClassUnavailable Class = "unavailable"
+	// ClassOther: anything else, e.g. a validation error.
+	ClassOther Class = "error"
+)
+
+// LookupError is the error every failed AWS call is wrapped in. Its message
+// reads "<what>: <class detail>: <cause>", e.g. "describing images in
+// team/app: our credentials are not allowed ecr:DescribeImages: ...".
+type LookupError struct {
+	// What names the lookup and its resource, e.g. "describing images in team/app".
+	What string
+	// Action is the IAM action of the call, e.g. "ecr:DescribeImages": the
+	// permission our credentials need.
+	Action string
+	Class  Class
+	Err    error
+}
+
+func (e *LookupError) Error() string {
+	switch e.Class {
+	case ClassAccessDenied:
+		return fmt.Sprintf("%s: our credentials are not allowed %s: %v", e.What, e.Action, e.Err)
+	case ClassThrottled:
+		return fmt.Sprintf("%s: throttled by AWS: %v", e.What, e.Err)
+	case ClassTimeout:
+		return fmt.Sprintf("%s: timed out: %v", e.What, e.Err)
+	case ClassUnavailable:
+		return fmt.Sprintf("%s: %s unavailable: %v", e.What, e.Action, e.Err)
+	default:
+		return fmt.Sprintf("%s: %v", e.What, e.Err)
+	}
+}
+
+func (e *LookupError) Unwrap() error { return e.Err }
+
+// ClassOf classifies an error returned by Lookups or by an SDK call.
+func ClassOf(err error) Class {
+	if err == nil {
+		return ClassOK
+	}
+	var le *LookupError
+	if errors.As(err, &le) {
+		return le.Class
+	}
+	return classify(err)
+}
+
+// classify looks at the cause of an SDK error.
+func classify(err error) Class {
+	var (
+		repoNF   *ecrtypes.RepositoryNotFoundException
+		imageNF  *ecrtypes.ImageNotFoundException
+		repoPNF  *ecrtypes.RepositoryPolicyNotFoundException
+		regPNF   *ecrtypes.RegistryPolicyNotFoundException
+		noEntity *iamtypes.NoSuchEntityException
+	)
+	switch {
+	case errors.Is(err, ErrRepositoryNotFound), errors.Is(err, ErrRoleNotFound),
+		errors.As(err, &repoNF), errors.As(err, &imageNF), errors.As(err, &repoPNF),
+		errors.As(err, &regPNF), errors.As(err, &noEntity):
+		return ClassNotFound
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return ClassTimeout
+	}
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		switch apiErr.ErrorCode() {
+		case "AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnrecognizedClientException",
+			"InvalidClientTokenId", "ExpiredToken", "ExpiredTokenException", "SignatureDoesNotMatch":
+			return ClassAccessDenied
+		case "Throttling", "ThrottlingException", "ThrottledException", "RequestLimitExceeded",
+			"TooManyRequestsException", "LimitExceededException", "RequestThrottled", "RequestThrottledException":
+			return ClassThrottled
+		case "ServiceUnavailable", "ServiceUnavailableException", "ServerException", "InternalFailure", "InternalError", "NotImplemented":
+			return ClassUnavailable
+		}
+	}
+	var respErr *smithyhttp.ResponseError
+	if errors.As(err, &respErr) {
+		switch code := respErr.HTTPStatusCode(); {
+		case code == http.StatusForbidden:
+			return ClassAccessDenied
+		case code == http.StatusTooManyRequests:
+			return ClassThrottled
+		case code >= 500:
+			return ClassUnavailable
+		}
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) && netErr.Timeout() {
+		return ClassTimeout
+	}
+	var reqErr *aws.RequestCanceledError
+	if errors.As(err, &reqErr) {
+		return ClassTimeout
+	}
+	var opErr *net.OpError
+	if errors.As(err, &opErr) {
+		return ClassUnavailable
+	}
+	return ClassOther
+}
+
+// lookupError wraps err with what was being done; nil stays nil.
+func lookupError(what, action string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &LookupError{What: what, Action: action, Class: classify(err), Err: err}
+}

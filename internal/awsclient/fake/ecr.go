@@ -1,0 +1,145 @@
+package fake
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/ecr/types"
+
+	"github.com/ecr-preflight/ecr-preflight/internal/awsclient"
+)
+
+// Repository is a fake ECR repository.
+type Repository struct {
+	Images []types.ImageDetail
+	// Policy is the repository policy JSON; nil for none.
+	Policy *string
+}
+
+// ECR is an in-memory ECR registry.
+type ECR struct {
+	awsclient.ECRAPI
+	recorder
+
+	// Repositories by name.
+	Repositories map[string]*Repository
+	// RegistryPolicy is the registry policy JSON; nil for none.
+	RegistryPolicy *string
+	// AccountSettings by name, e.g. "REGISTRY_POLICY_SCOPE": "V2".
+	AccountSettings map[string]string
+	// PullThroughCacheRules are returned by DescribePullThroughCacheRules.
+	PullThroughCacheRules []types.PullThroughCacheRule
+
+	// DescribeImagesInputs records every DescribeImages input.
+	DescribeImagesInputs []*ecr.DescribeImagesInput
+}
+
+var _ awsclient.ECRAPI = (*ECR)(nil)
+
+// Image returns an ImageDetail for tests.
+func Image(digest string, tags ...string) types.ImageDetail {
+	return types.ImageDetail{ImageDigest: aws.String(digest), ImageTags: tags, ImageStatus: types.ImageStatusActive,
+		ImageManifestMediaType: aws.String("application/vnd.oci.image.manifest.v1+json")}
+}
+
+// DescribeImages implements awsclient.ECRAPI.
+func (f *ECR) DescribeImages(_ context.Context, in *ecr.DescribeImagesInput, _ ...func(*ecr.Options)) (*ecr.DescribeImagesOutput, error) {
+	err := f.begin("DescribeImages")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.DescribeImagesInputs = append(f.DescribeImagesInputs, in)
+	if err != nil {
+		return nil, err
+	}
+	repo, ok := f.Repositories[aws.ToString(in.RepositoryName)]
+	if !ok {
+		return nil, &types.RepositoryNotFoundException{Message: aws.String(fmt.Sprintf("repository %s not found", aws.ToString(in.RepositoryName)))}
+	}
+	if len(in.ImageIds) == 0 {
+		return &ecr.DescribeImagesOutput{ImageDetails: slices.Clone(repo.Images)}, nil
+	}
+	out := &ecr.DescribeImagesOutput{}
+	for _, id := range in.ImageIds {
+		i := slices.IndexFunc(repo.Images, func(d types.ImageDetail) bool {
+			return (id.ImageDigest == nil || aws.ToString(d.ImageDigest) == *id.ImageDigest) &&
+				(id.ImageTag == nil || slices.Contains(d.ImageTags, *id.ImageTag))
+		})
+		if i < 0 {
+			// As ECR does: one missing image fails the whole call.
+			return nil, &types.ImageNotFoundException{Message: aws.String("image not found")}
+		}
+		if !slices.ContainsFunc(out.ImageDetails, func(d types.ImageDetail) bool {
+			return aws.ToString(d.ImageDigest) == aws.ToString(repo.Images[i].ImageDigest)
+		}) {
+			out.ImageDetails = append(out.ImageDetails, repo.Images[i])
+		}
+	}
+	return out, nil
+}
+
+// GetRepositoryPolicy implements awsclient.ECRAPI.
+func (f *ECR) GetRepositoryPolicy(_ context.Context, in *ecr.GetRepositoryPolicyInput, _ ...func(*ecr.Options)) (*ecr.GetRepositoryPolicyOutput, error) {
+	if err := f.begin("GetRepositoryPolicy"); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	repo, ok := f.Repositories[aws.ToString(in.RepositoryName)]
+	switch {
+	case !ok:
+		return nil, &types.RepositoryNotFoundException{Message: aws.String("repository not found")}
+	case repo.Policy == nil:
+		return nil, &types.RepositoryPolicyNotFoundException{Message: aws.String("no repository policy")}
+	}
+	return &ecr.GetRepositoryPolicyOutput{PolicyText: repo.Policy, RepositoryName: in.RepositoryName, RegistryId: in.RegistryId}, nil
+}
+
+// GetRegistryPolicy implements awsclient.ECRAPI.
+func (f *ECR) GetRegistryPolicy(context.Context, *ecr.GetRegistryPolicyInput, ...func(*ecr.Options)) (*ecr.GetRegistryPolicyOutput, error) {
+	if err := f.begin("GetRegistryPolicy"); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.RegistryPolicy == nil {
+		return nil, &types.RegistryPolicyNotFoundException{Message: aws.String("no registry policy")}
+	}
+	return &ecr.GetRegistryPolicyOutput{PolicyText: f.RegistryPolicy}, nil
+}
+
+// GetAccountSetting implements awsclient.ECRAPI.
+func (f *ECR) GetAccountSetting(_ context.Context, in *ecr.GetAccountSettingInput, _ ...func(*ecr.Options)) (*ecr.GetAccountSettingOutput, error) {
+	if err := f.begin("GetAccountSetting"); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return &ecr.GetAccountSettingOutput{Name: in.Name, Value: aws.String(f.AccountSettings[aws.ToString(in.Name)])}, nil
+}
+
+// DescribePullThroughCacheRules implements awsclient.ECRAPI. It returns
+// one rule per page, to exercise pagination.
+func (f *ECR) DescribePullThroughCacheRules(_ context.Context, in *ecr.DescribePullThroughCacheRulesInput, _ ...func(*ecr.Options)) (*ecr.DescribePullThroughCacheRulesOutput, error) {
+	if err := f.begin("DescribePullThroughCacheRules"); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	i := 0
+	if in.NextToken != nil {
+		if _, err := fmt.Sscan(*in.NextToken, &i); err != nil {
+			return nil, err
+		}
+	}
+	out := &ecr.DescribePullThroughCacheRulesOutput{}
+	if i < len(f.PullThroughCacheRules) {
+		out.PullThroughCacheRules = f.PullThroughCacheRules[i : i+1]
+	}
+	if i+1 < len(f.PullThroughCacheRules) {
+		out.NextToken = aws.String(fmt.Sprint(i + 1))
+	}
+	return out, nil
+}

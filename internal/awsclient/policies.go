@@ -1,0 +1,213 @@
+package awsclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+)
+
+// policyAnswer is a policy document or its known absence.
+type policyAnswer struct {
+	text  string
+	found bool
+	// repoMissing: the repository itself does not exist.
+	repoMissing bool
+}
+
+func (l *Lookups) policyTTL(a policyAnswer) time.Duration {
+	if a.found {
+		return l.opts.TTL.Policy
+	}
+	return l.opts.TTL.NotFound
+}
+
+// RepositoryPolicy returns the repository's resource policy (JSON).
+// found is false when the repository has no policy; a repository that does
+// not exist gives an error wrapping ErrRepositoryNotFound.
+func (l *Lookups) RepositoryPolicy(ctx context.Context, region, registryID, repo string) (text string, found bool, err error) {
+	what := fmt.Sprintf("getting the repository policy of %s", repo)
+	a, err := cached(ctx, l, "repository_policy", key("repopolicy", region, registryID, repo), what, l.policyTTL,
+		func(ctx context.Context) (policyAnswer, error) {
+			client, err := l.clients.ECR(region, registryID)
+			if err != nil {
+				return policyAnswer{}, fmt.Errorf("%s: %w", what, err)
+			}
+			out, err := call(ctx, l, "GetRepositoryPolicy", func(ctx context.Context) (*ecr.GetRepositoryPolicyOutput, error) {
+				return client.GetRepositoryPolicy(ctx, &ecr.GetRepositoryPolicyInput{RepositoryName: aws.String(repo), RegistryId: aws.String(registryID)})
+			})
+			var noPolicy *ecrtypes.RepositoryPolicyNotFoundException
+			var noRepo *ecrtypes.RepositoryNotFoundException
+			switch {
+			case errors.As(err, &noPolicy):
+				return policyAnswer{}, nil
+			case errors.As(err, &noRepo):
+				return policyAnswer{repoMissing: true}, nil
+			case err != nil:
+				return policyAnswer{}, lookupError(what, "ecr:GetRepositoryPolicy", err)
+			}
+			return policyAnswer{text: aws.ToString(out.PolicyText), found: true}, nil
+		})
+	if err == nil && a.repoMissing {
+		err = &LookupError{What: what, Action: "ecr:GetRepositoryPolicy", Class: ClassNotFound, Err: ErrRepositoryNotFound}
+	}
+	return a.text, a.found, err
+}
+
+// RegistryPolicy returns the private registry's policy (JSON); found is
+// false when the registry has none. ECR only answers this for the caller's
+// own registry, so for a registry in another account an assumed role must be
+// configured for it, or the error wraps ErrNotOwnAccount.
+func (l *Lookups) RegistryPolicy(ctx context.Context, region, registryID string) (text string, found bool, err error) {
+	what := fmt.Sprintf("getting the registry policy of %s in %s", registryID, region)
+	a, err := cached(ctx, l, "registry_policy", key("regpolicy", region, registryID), what, l.policyTTL,
+		func(ctx context.Context) (policyAnswer, error) {
+			client, err := l.ownRegistryClient(ctx, what, "ecr:GetRegistryPolicy", region, registryID)
+			if err != nil {
+				return policyAnswer{}, err
+			}
+			out, err := call(ctx, l, "GetRegistryPolicy", func(ctx context.Context) (*ecr.GetRegistryPolicyOutput, error) {
+				return client.GetRegistryPolicy(ctx, &ecr.GetRegistryPolicyInput{})
+			})
+			var noPolicy *ecrtypes.RegistryPolicyNotFoundException
+			switch {
+			case errors.As(err, &noPolicy):
+				return policyAnswer{}, nil
+			case err != nil:
+				return policyAnswer{}, lookupError(what, "ecr:GetRegistryPolicy", err)
+			}
+			return policyAnswer{text: aws.ToString(out.PolicyText), found: true}, nil
+		})
+	return a.text, a.found, err
+}
+
+// Registry policy scopes (ECR account setting REGISTRY_POLICY_SCOPE).
+const (
+	// ScopeV1: the registry policy governs only replication and
+	// pull-through-cache actions (ecr:ReplicateImage,
+	// ecr:BatchImportUpstreamImage, ecr:CreateRepository); it does not take
+	// part in a pull's authorisation.
+	ScopeV1 = "V1"
+	// ScopeV2: the registry policy applies to every ECR action, pulls
+	// included, alongside repository and identity policies. The default
+	// for registries created since the setting was introduced.
+	ScopeV2 = "V2"
+)
+
+// RegistryPolicyScope returns the registry's REGISTRY_POLICY_SCOPE setting,
+// ScopeV1 or ScopeV2. Like RegistryPolicy it needs the registry's own
+// account's credentials (ErrNotOwnAccount otherwise).
+func (l *Lookups) RegistryPolicyScope(ctx context.Context, region, registryID string) (string, error) {
+	what := fmt.Sprintf("getting the registry policy scope of %s in %s", registryID, region)
+	return cached(ctx, l, "registry_policy_scope", key("scope", region, registryID), what, fixed[string](l.opts.TTL.Policy),
+		func(ctx context.Context) (string, error) {
+			client, err := l.ownRegistryClient(ctx, what, "ecr:GetAccountSetting", region, registryID)
+			if err != nil {
+				return "", err
+			}
+			out, err := call(ctx, l, "GetAccountSetting", func(ctx context.Context) (*ecr.GetAccountSettingOutput, error) {
+				return client.GetAccountSetting(ctx, &ecr.GetAccountSettingInput{Name: aws.String("REGISTRY_POLICY_SCOPE")})
+			})
+			if err != nil {
+				return "", lookupError(what, "ecr:GetAccountSetting", err)
+			}
+			return aws.ToString(out.Value), nil
+		})
+}
+
+// PullThroughCacheRule is one of a registry's pull-through-cache rules.
+type PullThroughCacheRule struct {
+	// EcrRepositoryPrefix: repositories named PREFIX/... are cached from the
+	// upstream ("ROOT" for a rule without a prefix).
+	EcrRepositoryPrefix string
+	// UpstreamRegistry is ECR's name for the upstream ("docker-hub", ...).
+	UpstreamRegistry string
+	// UpstreamRegistryURL is the upstream registry's host.
+	UpstreamRegistryURL string
+	// UpstreamRepositoryPrefix is the upstream path prefix, if any.
+	UpstreamRepositoryPrefix string
+}
+
+// PullThroughCacheRules returns the registry's pull-through-cache rules.
+// Match an image against their prefixes with
+// imageref.Image.MatchPullThroughCachePrefix: a repository under a rule's
+// prefix may legitimately not exist yet, since the first pull creates it.
+func (l *Lookups) PullThroughCacheRules(ctx context.Context, region, registryID string) ([]PullThroughCacheRule, error) {
+	what := fmt.Sprintf("listing the pull-through-cache rules of %s in %s", registryID, region)
+	return cached(ctx, l, "pull_through_cache_rules", key("ptc", region, registryID), what, fixed[[]PullThroughCacheRule](l.opts.TTL.Policy),
+		func(ctx context.Context) ([]PullThroughCacheRule, error) {
+			client, err := l.clients.ECR(region, registryID)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", what, err)
+			}
+			var rules []PullThroughCacheRule
+			in := &ecr.DescribePullThroughCacheRulesInput{RegistryId: aws.String(registryID)}
+			for {
+				out, err := call(ctx, l, "DescribePullThroughCacheRules", func(ctx context.Context) (*ecr.DescribePullThroughCacheRulesOutput, error) {
+					return client.DescribePullThroughCacheRules(ctx, in)
+				})
+				if err != nil {
+					return nil, lookupError(what, "ecr:DescribePullThroughCacheRules", err)
+				}
+				for _, r := range out.PullThroughCacheRules {
+					rules = append(rules, PullThroughCacheRule{
+						EcrRepositoryPrefix:      aws.ToString(r.EcrRepositoryPrefix),
+						UpstreamRegistry:         string(r.UpstreamRegistry),
+						UpstreamRegistryURL:      aws.ToString(r.UpstreamRegistryUrl),
+						UpstreamRepositoryPrefix: aws.ToString(r.UpstreamRepositoryPrefix),
+					})
+				}
+				if aws.ToString(out.NextToken) == "" {
+					return rules, nil
+				}
+				in.NextToken = out.NextToken
+			}
+		})
+}
+
+// CallerAccount returns the account that the credentials used for account's
+// resources act as: account itself when an assumed role is configured for
+// it, otherwise our own account.
+func (l *Lookups) CallerAccount(ctx context.Context, account string) (string, error) {
+	what := "getting our caller identity"
+	return cached(ctx, l, "caller_identity", key("caller", account), what, fixed[string](l.opts.TTL.Policy),
+		func(ctx context.Context) (string, error) {
+			client, err := l.clients.STS(account)
+			if err != nil {
+				return "", fmt.Errorf("%s: %w", what, err)
+			}
+			out, err := call(ctx, l, "GetCallerIdentity", func(ctx context.Context) (*sts.GetCallerIdentityOutput, error) {
+				return client.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+			})
+			if err != nil {
+				return "", lookupError(what, "sts:GetCallerIdentity", err)
+			}
+			return aws.ToString(out.Account), nil
+		})
+}
+
+// ownRegistryClient returns the ECR client for registryID if its
+// credentials act as registryID's account: registry-level reads
+// (GetRegistryPolicy, GetAccountSetting) take no registry ID and answer for
+// the caller's own account, so asking with another account's credentials
+// would silently describe the wrong registry.
+func (l *Lookups) ownRegistryClient(ctx context.Context, what, action, region, registryID string) (ECRAPI, error) {
+	caller, err := l.CallerAccount(ctx, registryID)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	if caller != registryID {
+		return nil, &LookupError{What: what, Action: action, Class: ClassAccessDenied,
+			Err: fmt.Errorf("%w: our credentials act as %s; configure an assume-role for %s", ErrNotOwnAccount, caller, registryID)}
+	}
+	client, err := l.clients.ECR(region, registryID)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return client, nil
+}
