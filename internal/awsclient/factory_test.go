@@ -48,8 +48,8 @@ func TestFactorySharesClientsPerRegionAndCredentials(t *testing.T) {
 func TestNewFactoryRejectsBadAssumeRoles(t *testing.T) {
 	tests := map[string]map[string]string{
 		"an account ID over 12 digits": {"1234567890123": "arn:aws:iam::1234567890123:role/r"},
-		"a user, not a role": {"210987654321": "arn:aws:iam::210987654321:user/u"},
-		"not an ARN at all":  {"210987654321": "reader"},
+		"a user, not a role":           {"210987654321": "arn:aws:iam::210987654321:user/u"},
+		"not an ARN at all":            {"210987654321": "reader"},
 	}
 	for name, roles := range tests {
 		t.Run(name, func(t *testing.T) {
