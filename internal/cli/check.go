@@ -1,8 +1,90 @@
 package cli
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
 
-// newCheckCommand is a placeholder until the check subcommand lands.
-func newCheckCommand(_ Streams) *cobra.Command {
-	return &cobra.Command{Use: "check", Hidden: true}
+	"github.com/spf13/cobra"
+)
+
+// CheckOptions are the flags of `ecr-preflight check`.
+type CheckOptions struct {
+	Engine EngineOptions
+	// NodeRoles are the IAM roles the kubelet may pull as. Without any,
+	// only existence is checked.
+	NodeRoles []string
+	// Output is text (for people) or json (for machines).
+	Output string
+	// Timeout bounds the whole check.
+	Timeout time.Duration
+}
+
+// Validate reports every flag problem at once.
+func (o *CheckOptions) Validate() error {
+	errs := []error{o.Engine.Validate()}
+	for _, arn := range o.NodeRoles {
+		if err := validRoleARN(arn); err != nil {
+			errs = append(errs, fmt.Errorf("--node-role-arn: %w", err))
+		}
+	}
+	if o.Output != outputText && o.Output != outputJSON {
+		errs = append(errs, fmt.Errorf("--output %q: want text or json", o.Output))
+	}
+	if o.Timeout <= 0 {
+		errs = append(errs, fmt.Errorf("--timeout %s: must be positive", o.Timeout))
+	}
+	return errors.Join(errs...)
+}
+
+func newCheckCommand(s Streams) *cobra.Command {
+	o := &CheckOptions{Output: outputText, Timeout: 30 * time.Second}
+	cmd := &cobra.Command{
+		Use:   "check [flags] IMAGE...",
+		Short: "Check that images exist and that node roles may pull them",
+		Long: `check answers, from real AWS APIs, whether a kubelet running as the given node
+roles will pull each image, and if not, exactly why and how to fix it.
+
+Exit status: 0 when every image is pullable or skipped (not in a private ECR
+registry), 1 when any is not pullable, 3 when none is not pullable but some
+could not be decided or looked up, 2 for usage errors.`,
+		Example: `  ecr-preflight check --node-role-arn arn:aws:iam::111122223333:role/EksNodeRole \
+    111122223333.dkr.ecr.us-west-2.amazonaws.com/app:1.2.1
+  ecr-preflight check --output json --context aws:SourceVpce=vpce-0abc IMAGE...`,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageError("check needs at least one IMAGE")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, images []string) error {
+			if err := o.Validate(); err != nil {
+				return usageError("%v", joinLines(err))
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), o.Timeout)
+			defer cancel()
+			checker, err := buildChecker(ctx, o.Engine)
+			if err != nil {
+				return &exitError{code: ExitUsage, err: err}
+			}
+			if len(o.NodeRoles) == 0 && o.Output == outputText {
+				_, _ = fmt.Fprintln(s.Err, "note: no --node-role-arn given: only checking that the images exist")
+			}
+			results := checker.Check(ctx, images, o.NodeRoles)
+			if err := writeResults(s.Out, o.Output, results); err != nil {
+				return err
+			}
+			if code := checkExitCode(results); code != ExitOK {
+				return exitCode(code)
+			}
+			return nil
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringArrayVar(&o.NodeRoles, "node-role-arn", nil, "IAM role ARN the kubelet pulls as (repeatable)")
+	fs.StringVarP(&o.Output, "output", "o", o.Output, "output format: text or json")
+	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "give up on AWS lookups after this long (they become unknown)")
+	o.Engine.AddFlags(fs)
+	return cmd
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -94,4 +95,10 @@ func Execute(args []string, in io.Reader, out, errOut io.Writer) int {
 	// cobra's own errors (unknown command, bad args) are usage errors.
 	_, _ = fmt.Fprintf(errOut, "error: %v\n", err)
 	return ExitUsage
+}
+
+// joinLines folds a joined error (errors.Join puts each on its own line)
+// into one line, so a usage error is always a single line on stderr.
+func joinLines(err error) string {
+	return strings.ReplaceAll(err.Error(), "\n", "; ")
 }

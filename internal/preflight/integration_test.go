@@ -2,17 +2,15 @@ package preflight_test
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/ecr"
-	"github.com/aws/aws-sdk-go-v2/service/iam"
 
 	"github.com/ecr-preflight/ecr-preflight/internal/awsclient"
 	"github.com/ecr-preflight/ecr-preflight/internal/preflight"
+	"github.com/ecr-preflight/ecr-preflight/internal/testutil/awsseed"
 	"github.com/ecr-preflight/ecr-preflight/internal/testutil/moto"
 )
 
@@ -20,77 +18,42 @@ import (
 // moto_server. moto stores policies but never enforces them: every verdict
 // here is the engine's own evaluation.
 
-const (
-	readOnlyARN = "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly"
-	trustEC2    = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}`
-	manifest    = `{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"mediaType":"application/vnd.docker.container.image.v1+json","size":2,"digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"},"layers":[]}`
-)
-
-// account is one AWS account as moto sees it, with the SDK clients to seed it.
+// account wraps awsseed.Account, failing the test on any seeding error.
 type account struct {
-	t   *testing.T
-	id  string
-	ecr *ecr.Client
-	iam *iam.Client
+	*awsseed.Account
+	t *testing.T
 }
 
 func newAccount(t *testing.T, cfg aws.Config, id string) *account {
-	return &account{t: t, id: id, ecr: ecr.NewFromConfig(cfg), iam: iam.NewFromConfig(cfg)}
+	return &account{Account: awsseed.NewAccount(cfg, id), t: t}
 }
 
-// pushImage creates the repository if needed and pushes a manifest under
-// tag, returning the digest moto assigned (never computed here).
 func (a *account) pushImage(repo, tag string) string {
 	a.t.Helper()
-	ctx := moto.Context(a.t)
-	_, _ = a.ecr.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String(repo)})
-	out, err := a.ecr.PutImage(ctx, &ecr.PutImageInput{
-		RepositoryName: aws.String(repo), ImageTag: aws.String(tag), ImageManifest: aws.String(manifest),
-	})
+	d, err := a.PushImage(moto.Context(a.t), repo, tag)
 	if err != nil {
-		a.t.Fatalf("pushing %s:%s: %v", repo, tag, err)
+		a.t.Fatal(err)
 	}
-	return aws.ToString(out.Image.ImageId.ImageDigest)
+	return d
 }
 
 func (a *account) setRepositoryPolicy(repo, policy string) {
 	a.t.Helper()
-	if _, err := a.ecr.SetRepositoryPolicy(moto.Context(a.t), &ecr.SetRepositoryPolicyInput{
-		RepositoryName: aws.String(repo), PolicyText: aws.String(policy),
-	}); err != nil {
-		a.t.Fatalf("setting the policy of %s: %v", repo, err)
+	if err := a.SetRepositoryPolicy(moto.Context(a.t), repo, policy); err != nil {
+		a.t.Fatal(err)
 	}
 }
 
-// createRole creates a node role with the given managed policies attached
-// and inline policies (name -> document), returning its ARN.
 func (a *account) createRole(name string, managed []string, inline map[string]string) string {
 	a.t.Helper()
-	ctx := moto.Context(a.t)
-	out, err := a.iam.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String(name), AssumeRolePolicyDocument: aws.String(trustEC2)})
+	arn, err := a.CreateRole(moto.Context(a.t), name, managed, inline)
 	if err != nil {
-		a.t.Fatalf("creating role %s: %v", name, err)
+		a.t.Fatal(err)
 	}
-	for _, arn := range managed {
-		if _, err := a.iam.AttachRolePolicy(ctx, &iam.AttachRolePolicyInput{RoleName: aws.String(name), PolicyArn: aws.String(arn)}); err != nil {
-			a.t.Fatalf("attaching %s: %v", arn, err)
-		}
-	}
-	for pn, doc := range inline {
-		if _, err := a.iam.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String(name), PolicyName: aws.String(pn), PolicyDocument: aws.String(doc)}); err != nil {
-			a.t.Fatalf("putting inline policy %s: %v", pn, err)
-		}
-	}
-	return aws.ToString(out.Role.Arn)
+	return arn
 }
 
-func (a *account) image(repo, ref string) string {
-	sep := ":"
-	if strings.HasPrefix(ref, "sha256:") {
-		sep = "@"
-	}
-	return fmt.Sprintf("%s.dkr.ecr.%s.amazonaws.com/%s%s%s", a.id, moto.Region, repo, sep, ref)
-}
+const readOnlyARN = awsseed.ReadOnlyPolicyARN
 
 func newEngine(t *testing.T, cfg aws.Config, fo awsclient.FactoryOptions, context map[string][]string) *preflight.Engine {
 	t.Helper()
@@ -125,18 +88,14 @@ func expect(t *testing.T, r preflight.Result, verdict preflight.Verdict, codes .
 // the repository policy's statement "new policy" denies the role.
 func TestSeedScenarioAgainstMoto(t *testing.T) {
 	srv := moto.Start(t)
-	const seedAccount = "1234567890"
-	cfg := srv.ConfigAs(seedAccount)
-	acct := newAccount(t, cfg, seedAccount)
-	const repo = "retail-sample-app-ui"
-	acct.pushImage(repo, "1.2.1")
-	role := acct.createRole("EksNodeGroupRole", []string{readOnlyARN}, nil)
-	denyPolicy := `{"Version":"2012-10-17","Statement":[{"Sid":"new policy","Effect":"Deny","Principal":{"AWS":"` + role + `"},"Action":["ecr:UploadLayerPart","ecr:SetRepositoryPolicy","ecr:PutImage","ecr:ListImages","ecr:InitiateLayerUpload","ecr:GetRepositoryPolicy","ecr:GetDownloadUrlForLayer","ecr:DescribeRepositories","ecr:DeleteRepositoryPolicy","ecr:DeleteRepository","ecr:CompleteLayerUpload","ecr:BatchGetImage","ecr:BatchDeleteImage","ecr:BatchCheckLayerAvailability"]}]}`
-	acct.setRepositoryPolicy(repo, denyPolicy)
-	img := acct.image(repo, "1.2.1")
+	cfg := srv.ConfigAs(awsseed.SeedAccount)
+	seed, err := awsseed.PlantSeed(moto.Context(t), awsseed.NewAccount(cfg, awsseed.SeedAccount))
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	e := newEngine(t, cfg, awsclient.FactoryOptions{}, nil)
-	r := e.Check(moto.Context(t), []string{img}, []string{role})[0]
+	r := e.Check(moto.Context(t), []string{seed.Image}, []string{seed.RoleARN})[0]
 	expect(t, r, preflight.VerdictNotPullable, preflight.CodeRepositoryPolicyDenies)
 	f := r.Findings[0]
 	for _, want := range []string{`statement "new policy"`, "retail-sample-app-ui", "ecr:BatchGetImage", "EksNodeGroupRole"} {
@@ -144,15 +103,16 @@ func TestSeedScenarioAgainstMoto(t *testing.T) {
 			t.Errorf("message %q does not name %q", f.Message, want)
 		}
 	}
-	if f.Statement != "new policy" || f.Role != role || f.Action != "ecr:BatchGetImage" {
+	if f.Statement != "new policy" || f.Role != seed.RoleARN || f.Action != "ecr:BatchGetImage" {
 		t.Errorf("finding = %+v", f)
 	}
 
 	// The workshop's fix: Effect Allow. The same engine sees it at once,
 	// because a rejection is always re-verified with fresh answers.
-	acct.setRepositoryPolicy(repo, strings.Replace(denyPolicy, `"Deny"`, `"Allow"`, 1))
-	r = e.Check(moto.Context(t), []string{img}, []string{role})[0]
-	expect(t, r, preflight.VerdictPullable)
+	if err := seed.Fix(moto.Context(t)); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, e.Check(moto.Context(t), []string{seed.Image}, []string{seed.RoleARN})[0], preflight.VerdictPullable)
 }
 
 func TestEngineAgainstMoto(t *testing.T) {
@@ -179,32 +139,32 @@ func TestEngineAgainstMoto(t *testing.T) {
 	}
 
 	t.Run("an existing tag for a role with the read-only policy is pullable", func(t *testing.T) {
-		expect(t, check(home.image("app", "v1"), reader), preflight.VerdictPullable)
+		expect(t, check(home.Image("app", "v1"), reader), preflight.VerdictPullable)
 	})
 	t.Run("an existing digest is pullable", func(t *testing.T) {
-		expect(t, check(home.image("app", digest), reader), preflight.VerdictPullable)
+		expect(t, check(home.Image("app", digest), reader), preflight.VerdictPullable)
 	})
 	t.Run("a missing tag is ImageNotFound", func(t *testing.T) {
-		expect(t, check(home.image("app", "v404"), reader), preflight.VerdictNotPullable, preflight.CodeImageNotFound)
+		expect(t, check(home.Image("app", "v404"), reader), preflight.VerdictNotPullable, preflight.CodeImageNotFound)
 	})
 	t.Run("a missing digest is ImageNotFound", func(t *testing.T) {
-		expect(t, check(home.image("app", "sha256:"+strings.Repeat("0", 64)), reader), preflight.VerdictNotPullable, preflight.CodeImageNotFound)
+		expect(t, check(home.Image("app", "sha256:"+strings.Repeat("0", 64)), reader), preflight.VerdictNotPullable, preflight.CodeImageNotFound)
 	})
 	t.Run("a missing repository is RepositoryNotFound", func(t *testing.T) {
-		expect(t, check(home.image("no-such-repo", "v1"), reader), preflight.VerdictNotPullable, preflight.CodeRepositoryNotFound)
+		expect(t, check(home.Image("no-such-repo", "v1"), reader), preflight.VerdictNotPullable, preflight.CodeRepositoryNotFound)
 	})
 	t.Run("an inline Deny is IdentityPolicyDenies naming its Sid", func(t *testing.T) {
-		r := check(home.image("app", "v1"), inlineDeny)
+		r := check(home.Image("app", "v1"), inlineDeny)
 		expect(t, r, preflight.VerdictNotPullable, preflight.CodeIdentityPolicyDenies)
 		if r.Findings[0].Statement != "NoApp" {
 			t.Errorf("statement %q, want NoApp", r.Findings[0].Statement)
 		}
 	})
 	t.Run("a role with no policies can get neither a token nor the image", func(t *testing.T) {
-		expect(t, check(home.image("app", "v1"), empty), preflight.VerdictNotPullable, preflight.CodeAuthTokenNotAllowed, preflight.CodePullNotAllowed)
+		expect(t, check(home.Image("app", "v1"), empty), preflight.VerdictNotPullable, preflight.CodeAuthTokenNotAllowed, preflight.CodePullNotAllowed)
 	})
 	t.Run("a condition on a key unknown at admission time is Undetermined", func(t *testing.T) {
-		r := check(home.image("vpce-only", "v1"), reader)
+		r := check(home.Image("vpce-only", "v1"), reader)
 		expect(t, r, preflight.VerdictUnknown, preflight.CodeUndetermined)
 		if !slices.Contains(r.Findings[0].UnknownKeys, "aws:SourceVpce") {
 			t.Errorf("unknown keys %v do not name aws:SourceVpce", r.Findings[0].UnknownKeys)
@@ -212,7 +172,7 @@ func TestEngineAgainstMoto(t *testing.T) {
 	})
 	t.Run("the same condition is decided once the value is configured", func(t *testing.T) {
 		withVpce := newEngine(t, cfg, awsclient.FactoryOptions{}, map[string][]string{"aws:SourceVpce": {"vpce-0abc1234"}})
-		expect(t, withVpce.Check(moto.Context(t), []string{home.image("vpce-only", "v1")}, []string{reader})[0], preflight.VerdictPullable)
+		expect(t, withVpce.Check(moto.Context(t), []string{home.Image("vpce-only", "v1")}, []string{reader})[0], preflight.VerdictPullable)
 	})
 	t.Run("images elsewhere are skipped", func(t *testing.T) {
 		expect(t, check("docker.io/library/nginx:1.27", reader), preflight.VerdictSkipped, preflight.CodeSkipped)
@@ -229,7 +189,7 @@ func TestCrossAccountAgainstMoto(t *testing.T) {
 	registry := newAccount(t, srv.ConfigAs(registryAccount), registryAccount)
 	registry.pushImage("shared/base", "1")
 	node := home.createRole("Node", []string{readOnlyARN}, nil)
-	img := registry.image("shared/base", "1")
+	img := registry.Image("shared/base", "1")
 
 	e := newEngine(t, srv.Config(), awsclient.FactoryOptions{
 		AssumeRoles: map[string]string{registryAccount: "arn:aws:iam::" + registryAccount + ":role/ecr-preflight-reader"},
