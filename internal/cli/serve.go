@@ -1,8 +1,208 @@
 package cli
 
-import "github.com/spf13/cobra"
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
 
-// newServeCommand is a placeholder until the serve subcommand lands.
-func newServeCommand(_ Streams) *cobra.Command {
-	return &cobra.Command{Use: "serve", Hidden: true}
+	"github.com/spf13/cobra"
+
+	"github.com/ecr-preflight/ecr-preflight/webhook"
+)
+
+// ServeOptions are the flags of ecr-preflight serve.
+type ServeOptions struct {
+	// Serving.
+	BindAddress string
+	Port        int
+	CertDir     string
+	EnableHTTP2 bool
+
+	// Admission.
+	Mode                    string
+	NodeRoleARNs            []string
+	AdmissionTimeout        time.Duration
+	AllowSkipAnnotation     *bool // nil: allowed in warn mode only
+	MaxConcurrentAdmissions int
+
+	// Operations.
+	Standalone             bool
+	Kubeconfig             string
+	MetricsBindAddress     string
+	HealthProbeBindAddress string
+	ShutdownDelay          time.Duration
+	LogFormat              string
+	Verbosity              int
+
+	// Engine configures the preflight engine and its AWS clients.
+	Engine EngineOptions
+}
+
+// NewServeOptions returns the defaults.
+func NewServeOptions() *ServeOptions {
+	return &ServeOptions{
+		Port:                    9443,
+		CertDir:                 "/tmp/k8s-webhook-server/serving-certs",
+		Mode:                    string(webhook.ModeWarn),
+		AdmissionTimeout:        webhook.DefaultTimeout,
+		MaxConcurrentAdmissions: webhook.DefaultMaxConcurrent,
+		MetricsBindAddress:      ":8080",
+		HealthProbeBindAddress:  ":8081",
+		ShutdownDelay:           5 * time.Second,
+		LogFormat:               "json",
+	}
+}
+
+func newServeCommand(s Streams) *cobra.Command {
+	return newServeCommandWithDeps(s, serveDeps{})
+}
+
+// newServeCommandWithDeps lets tests inject a Checker until, and instead
+// of, the real engine.
+func newServeCommandWithDeps(s Streams, deps serveDeps) *cobra.Command {
+	o := NewServeOptions()
+	cmd := &cobra.Command{
+		Use:   "serve --node-role-arn ARN [flags]",
+		Short: "Run the validating admission webhook",
+		Long: `Run the validating admission webhook for Deployments, StatefulSets, DaemonSets,
+ReplicaSets, Jobs, CronJobs and Pods. Each workload's images are checked against
+the node roles; the mode decides whether findings warn, deny, or are only logged.
+
+By default the webhook runs inside a controller-runtime manager, which reads the
+` + webhook.ModeLabel + ` label of namespaces through the API server. With
+--standalone it serves admission with only its certificate files and static node
+roles: no API server access, so namespace labels are ignored.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.Validate(); err != nil {
+				return usageError("%s", joinLines(err))
+			}
+			log := newLogger(s.Err, o.LogFormat, o.Verbosity)
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
+			defer stop()
+			go func() {
+				// After the first signal, a second one stops the process at once.
+				<-ctx.Done()
+				stop()
+			}()
+			if err := runServe(ctx, o, deps, log); err != nil {
+				return &exitError{code: ExitFail, err: err}
+			}
+			return nil
+		},
+	}
+	groupedFlags(cmd, o.flagGroups()...)
+	return cmd
+}
+
+func (o *ServeOptions) flagGroups() []flagGroup {
+	serving := newFlagSet("serving")
+	serving.StringVar(&o.BindAddress, "bind-address", o.BindAddress, "address the webhook listens on (default: all)")
+	serving.IntVar(&o.Port, "port", o.Port, "port the webhook serves HTTPS on")
+	serving.StringVar(&o.CertDir, "cert-dir", o.CertDir, "directory with tls.crt and tls.key; reloaded when they change")
+	serving.BoolVar(&o.EnableHTTP2, "enable-http2", o.EnableHTTP2, "serve HTTP/2 too (off: HTTP/2 stream attacks such as rapid reset)")
+
+	adm := newFlagSet("admission")
+	adm.StringVar(&o.Mode, "mode", o.Mode, "what findings do: warn (allow with warnings), deny (reject pulls that fail), dryrun (log only)")
+	adm.StringArrayVar(&o.NodeRoleARNs, "node-role-arn", o.NodeRoleARNs, "IAM role ARN of the nodes that pull the images (repeatable; required)")
+	adm.DurationVar(&o.AdmissionTimeout, "admission-timeout", o.AdmissionTimeout,
+		"budget of one admission; images not checked in time are warned about, never rejected. Keep it below the webhook's timeoutSeconds")
+	optionalBoolVar(adm, &o.AllowSkipAnnotation, "allow-skip-annotation",
+		"honour "+webhook.SkipAnnotation+`: "true" on workloads (default: true in warn mode, false otherwise)`)
+	adm.IntVar(&o.MaxConcurrentAdmissions, "max-concurrent-admissions", o.MaxConcurrentAdmissions,
+		"admissions checked at once; beyond it requests wait briefly, then are allowed with a warning")
+
+	ops := newFlagSet("operations")
+	ops.BoolVar(&o.Standalone, "standalone", o.Standalone, "serve without the Kubernetes API: static node roles and certificate files only; namespace mode labels are ignored")
+	ops.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "kubeconfig file (default: in-cluster, then $KUBECONFIG and ~/.kube/config)")
+	ops.StringVar(&o.MetricsBindAddress, "metrics-bind-address", o.MetricsBindAddress, `address of the Prometheus /metrics endpoint; "0" disables it`)
+	ops.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", o.HealthProbeBindAddress, `address of /healthz and /readyz; "0" disables them`)
+	ops.DurationVar(&o.ShutdownDelay, "shutdown-delay", o.ShutdownDelay,
+		"on SIGTERM, keep serving this long while reporting not ready, so endpoints drain before the server stops")
+	ops.StringVar(&o.LogFormat, "log-format", o.LogFormat, "log format: json or text")
+	ops.IntVarP(&o.Verbosity, "verbosity", "v", o.Verbosity, "log verbosity; 1 logs every admission")
+
+	engine := newFlagSet("engine")
+	o.Engine.AddFlags(engine)
+
+	return []flagGroup{
+		{"Serving flags", serving},
+		{"Admission flags", adm},
+		{"Operation flags", ops},
+		{"Engine and AWS flags", engine},
+	}
+}
+
+// Validate checks every flag and reports all problems at once.
+func (o *ServeOptions) Validate() error {
+	var errs []error
+	if _, err := webhook.ParseMode(o.Mode); err != nil {
+		errs = append(errs, fmt.Errorf("--mode: %w", err))
+	}
+	if o.Port < 1 || o.Port > 65535 {
+		errs = append(errs, fmt.Errorf("--port %d is not a TCP port", o.Port))
+	}
+	if o.CertDir == "" {
+		errs = append(errs, errors.New("--cert-dir is required"))
+	}
+	if len(o.NodeRoleARNs) == 0 {
+		errs = append(errs, errors.New("--node-role-arn is required (node-role discovery is not available yet)"))
+	}
+	for _, arn := range o.NodeRoleARNs {
+		if err := validRoleARN(arn); err != nil {
+			errs = append(errs, fmt.Errorf("--node-role-arn: %w", err))
+		}
+	}
+	// The API server waits at most 30s for a webhook; the budget must end
+	// before the caller gives up.
+	if o.AdmissionTimeout <= 0 || o.AdmissionTimeout >= 30*time.Second {
+		errs = append(errs, fmt.Errorf("--admission-timeout %v must be above 0 and below 30s", o.AdmissionTimeout))
+	}
+	if o.MaxConcurrentAdmissions < 1 {
+		errs = append(errs, fmt.Errorf("--max-concurrent-admissions %d must be at least 1", o.MaxConcurrentAdmissions))
+	}
+	if o.ShutdownDelay < 0 || o.ShutdownDelay > 5*time.Minute {
+		errs = append(errs, fmt.Errorf("--shutdown-delay %v must be between 0 and 5m", o.ShutdownDelay))
+	}
+	for flag, addr := range map[string]string{"--metrics-bind-address": o.MetricsBindAddress, "--health-probe-bind-address": o.HealthProbeBindAddress} {
+		if addr == "0" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			errs = append(errs, fmt.Errorf(`%s %q: want host:port, :port or "0"`, flag, addr))
+		}
+	}
+	if o.MetricsBindAddress != "0" && o.MetricsBindAddress == o.HealthProbeBindAddress {
+		errs = append(errs, errors.New("--metrics-bind-address and --health-probe-bind-address must differ"))
+	}
+	if o.Standalone && o.Kubeconfig != "" {
+		errs = append(errs, errors.New("--kubeconfig has no use with --standalone, which never talks to the API server"))
+	}
+	if o.LogFormat != "json" && o.LogFormat != "text" {
+		errs = append(errs, fmt.Errorf("--log-format %q: want json or text", o.LogFormat))
+	}
+	if o.Verbosity < 0 {
+		errs = append(errs, errors.New("-v must not be negative"))
+	}
+	if err := o.Engine.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// webhookOptions are the admission settings the flags describe.
+func (o *ServeOptions) webhookOptions(checker webhook.Checker, metrics webhook.Metrics) webhook.Options {
+	return webhook.Options{
+		Checker:       checker,
+		Roles:         webhook.StaticRoles(o.NodeRoleARNs),
+		Mode:          webhook.Mode(o.Mode),
+		AllowSkip:     o.AllowSkipAnnotation,
+		Timeout:       o.AdmissionTimeout,
+		MaxConcurrent: o.MaxConcurrentAdmissions,
+		Metrics:       metrics,
+	}
 }

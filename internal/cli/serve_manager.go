@@ -1,0 +1,104 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client/config"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"github.com/ecr-preflight/ecr-preflight/certs"
+	"github.com/ecr-preflight/ecr-preflight/webhook"
+)
+
+// runManager serves admission from a controller-runtime manager, which
+// adds what needs the API server: namespace mode labels from its cache.
+func runManager(ctx context.Context, o *ServeOptions, wopts webhook.Options, files *certs.Files, d *drain, log logr.Logger) error {
+	cfg, err := o.restConfig()
+	if err != nil {
+		return fmt.Errorf("loading kubeconfig: %w", err)
+	}
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return fmt.Errorf("building scheme: %w", err)
+	}
+	mgr, err := manager.New(cfg, manager.Options{
+		Scheme:                 scheme,
+		Logger:                 log,
+		Metrics:                metricsserver.Options{BindAddress: o.MetricsBindAddress},
+		HealthProbeBindAddress: o.HealthProbeBindAddress,
+		WebhookServer:          crwebhook.NewServer(crwebhook.Options{Host: o.BindAddress, Port: o.Port, TLSOpts: o.tlsOptions(files)}),
+		// Every replica serves; nothing here needs a leader.
+		LeaderElection: false,
+		Cache:          cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
+	})
+	if err != nil {
+		return fmt.Errorf("creating manager: %w", err)
+	}
+	if err := mgr.Add(files); err != nil {
+		return fmt.Errorf("adding certificate watcher: %w", err)
+	}
+	wopts.NamespaceModes = webhook.LabelModes{Reader: mgr.GetClient()}
+	if err := webhook.Register(mgr, wopts); err != nil {
+		return err
+	}
+	if err := mgr.Add(warmNamespaces(mgr, log)); err != nil {
+		return fmt.Errorf("adding namespace cache warm-up: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return fmt.Errorf("adding health check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
+		return fmt.Errorf("adding readiness check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("drain", d.check); err != nil {
+		return fmt.Errorf("adding readiness check: %w", err)
+	}
+	return mgr.Start(ctx)
+}
+
+// warmNamespaces starts the namespace-metadata informer at startup, so
+// the first admission reads labels from a synced cache instead of paying
+// for the sync out of its budget. A failure (say, RBAC) only costs the
+// labels: admissions fall back to the default mode, so it is logged, not
+// fatal, and readiness does not wait for it.
+func warmNamespaces(mgr manager.Manager, log logr.Logger) manager.RunnableFunc {
+	return func(ctx context.Context) error {
+		ns := &metav1.PartialObjectMetadata{}
+		ns.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
+		// Blocks until synced; a forbidden list shows in the reflector's logs.
+		_, err := mgr.GetCache().GetInformer(ctx, ns)
+		switch {
+		case err == nil:
+			log.Info("namespace mode labels cached")
+		case ctx.Err() == nil:
+			log.Error(err, "watching namespaces; mode labels are not read until this works")
+		}
+		return nil
+	}
+}
+
+// restConfig loads --kubeconfig, or controller-runtime's usual sources.
+func (o *ServeOptions) restConfig() (*rest.Config, error) {
+	if o.Kubeconfig == "" {
+		return config.GetConfig()
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", o.Kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	// Like controller-runtime's loader: rely on API priority and fairness.
+	cfg.QPS = -1
+	return cfg, nil
+}

@@ -1,0 +1,123 @@
+package cli
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestServeOptionsValidate(t *testing.T) {
+	tests := map[string]struct {
+		args    []string
+		wantErr string // substring; "" means valid
+	}{
+		"defaults with one node role are valid":       {args: []string{"--node-role-arn", "arn:aws:iam::123456789012:role/EksNodeGroupRole"}},
+		"a role ARN with a path in another partition": {args: []string{"--node-role-arn", "arn:aws-cn:iam::123456789012:role/eks/nodes/NodeRole"}},
+		"standalone with every flag": {args: []string{"--standalone", "--mode", "deny", "--node-role-arn", "arn:aws:iam::123456789012:role/A",
+			"--node-role-arn", "arn:aws:iam::123456789012:role/B", "--admission-timeout", "1500ms", "--allow-skip-annotation=false",
+			"--metrics-bind-address", "0", "--health-probe-bind-address", "127.0.0.1:9000", "--shutdown-delay", "0s",
+			"--max-concurrent-admissions", "8", "--context", "aws:SourceVpce=vpce-0abc", "--context", "aws:SourceVpce=vpce-1",
+			"--assume-role", "210987654321=arn:aws:iam::210987654321:role/Reader", "--region", "us-gov-west-1"}},
+		"no node role":          {wantErr: "--node-role-arn is required"},
+		"a user ARN is no role": {args: []string{"--node-role-arn", "arn:aws:iam::123456789012:user/bob"}, wantErr: "is not an IAM role ARN"},
+		"an unknown mode":       {args: []string{"--node-role-arn", testRoleARN, "--mode", "enforce"}, wantErr: `unknown mode "enforce"`},
+		"a zero timeout":        {args: []string{"--node-role-arn", testRoleARN, "--admission-timeout", "0s"}, wantErr: "--admission-timeout 0s"},
+		"a timeout the API server would not wait for": {args: []string{"--node-role-arn", testRoleARN, "--admission-timeout", "30s"}, wantErr: "below 30s"},
+		"no concurrency":                    {args: []string{"--node-role-arn", testRoleARN, "--max-concurrent-admissions", "0"}, wantErr: "at least 1"},
+		"a port out of range":               {args: []string{"--node-role-arn", testRoleARN, "--port", "70000"}, wantErr: "not a TCP port"},
+		"a bad metrics address":             {args: []string{"--node-role-arn", testRoleARN, "--metrics-bind-address", "8080"}, wantErr: "--metrics-bind-address"},
+		"metrics and probes on one address": {args: []string{"--node-role-arn", testRoleARN, "--metrics-bind-address", ":9", "--health-probe-bind-address", ":9"}, wantErr: "must differ"},
+		"kubeconfig with standalone":        {args: []string{"--node-role-arn", testRoleARN, "--standalone", "--kubeconfig", "x"}, wantErr: "--kubeconfig has no use"},
+		"a context without a value":         {args: []string{"--node-role-arn", testRoleARN, "--context", "aws:SourceVpce"}, wantErr: "want KEY=VALUE"},
+		"a context key without a prefix":    {args: []string{"--node-role-arn", testRoleARN, "--context", "SourceVpce=x"}, wantErr: "want KEY=VALUE"},
+		"an assume-role with a bad account": {args: []string{"--node-role-arn", testRoleARN, "--assume-role", "12x=arn:aws:iam::123456789012:role/R"}, wantErr: "with an account ID"},
+		"an account assumed twice": {args: []string{"--node-role-arn", testRoleARN,
+			"--assume-role", "123456789012=arn:aws:iam::123456789012:role/R", "--assume-role", "123456789012=arn:aws:iam::123456789012:role/S"}, wantErr: "given twice"},
+		"a bad region":          {args: []string{"--node-role-arn", testRoleARN, "--region", "Oregon"}, wantErr: "not an AWS region"},
+		"every problem at once": {args: []string{"--mode", "x", "--port", "0"}, wantErr: `--mode: unknown mode "x" (want warn, deny or dryrun); --port 0 is not a TCP port; --node-role-arn is required`},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			o := parseServeFlags(t, tc.args...)
+			err := o.Validate()
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Errorf("unexpected error: %v", err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(joinLines(err), tc.wantErr)):
+				t.Errorf("error %v, want it to contain %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+const testRoleARN = "arn:aws:iam::123456789012:role/EksNodeGroupRole"
+
+func parseServeFlags(t *testing.T, args ...string) *ServeOptions {
+	t.Helper()
+	o := NewServeOptions()
+	fs := newFlagSet("test")
+	for _, g := range o.flagGroups() {
+		fs.AddFlagSet(g.fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+func TestAllowSkipAnnotationIsTriState(t *testing.T) {
+	tests := map[string]struct {
+		args []string
+		want *bool
+	}{
+		"unset follows the mode": {nil, nil},
+		"bare flag means true":   {[]string{"--allow-skip-annotation"}, new(true)},
+		"explicit false":         {[]string{"--allow-skip-annotation=false"}, new(false)},
+		"explicit true":          {[]string{"--allow-skip-annotation=true"}, new(true)},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got := parseServeFlags(t, tc.args...).AllowSkipAnnotation
+			if (got == nil) != (tc.want == nil) || (got != nil && *got != *tc.want) {
+				t.Errorf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestServeOptionsDefaults(t *testing.T) {
+	o := NewServeOptions()
+	if o.Port != 9443 || o.Mode != "warn" || o.AdmissionTimeout != 2*time.Second || o.MetricsBindAddress != ":8080" ||
+		o.HealthProbeBindAddress != ":8081" || o.ShutdownDelay != 5*time.Second || o.AllowSkipAnnotation != nil {
+		t.Errorf("defaults changed: %+v", o)
+	}
+}
+
+func TestServeHelpGroupsFlags(t *testing.T) {
+	var out bytes.Buffer
+	code := Execute([]string{"serve", "--help"}, nil, &out, &out)
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, out.String())
+	}
+	help := out.String()
+	last := -1
+	for _, section := range []string{"Serving flags:", "Admission flags:", "Operation flags:", "Engine and AWS flags:"} {
+		i := strings.Index(help, section)
+		if i < last {
+			t.Errorf("section %q missing or out of order in:\n%s", section, help)
+		}
+		last = i
+	}
+}
+
+func TestServeUsageErrors(t *testing.T) {
+	var out bytes.Buffer
+	if code := Execute([]string{"serve"}, nil, &out, &out); code != ExitUsage || !strings.Contains(out.String(), "--node-role-arn is required") {
+		t.Errorf("exit %d: %s", code, out.String())
+	}
+	out.Reset()
+	if code := Execute([]string{"serve", "--no-such-flag"}, nil, &out, &out); code != ExitUsage {
+		t.Errorf("exit %d: %s", code, out.String())
+	}
+}

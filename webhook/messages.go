@@ -1,0 +1,252 @@
+package webhook
+
+import (
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/ecr-preflight/ecr-preflight/internal/preflight"
+)
+
+// Limits on what goes back to the API server. It drops a warning with
+// control characters and truncates long ones, and kubectl prints every
+// warning on the user's terminal: short, clean and few is the contract.
+const (
+	// warningAim is the length a warning's free-text detail is cut to fit.
+	warningAim = 120
+	// warningMax is the hard limit on one warning, in bytes.
+	warningMax = 256
+	// maxWarnings caps the warnings of one admission; the rest are
+	// summarised in a last warning.
+	maxWarnings = 10
+	// maxDenialLines caps the findings spelled out in a denial.
+	maxDenialLines = 20
+	// fieldMax caps any single finding field quoted in a denial.
+	fieldMax = 512
+)
+
+// sanitize makes s safe for a header-borne warning or a one-line log:
+// control and format characters (newlines, bidi overrides, zero-width
+// marks) become spaces, and runs of spaces collapse to one.
+func sanitize(s string) string {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "?")
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	space := false
+	for _, r := range s {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || unicode.IsSpace(r) || r == utf8.RuneError {
+			space = true
+			continue
+		}
+		if space && b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		space = false
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// truncate cuts s to at most n bytes on a rune boundary, marking the cut
+// with "...". ASCII dots keep the byte arithmetic exact.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	if n <= 3 {
+		return strings.Repeat(".", max(n, 0))
+	}
+	cut := n - 3
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
+}
+
+// elide shortens s to at most n bytes by cutting its middle: an image
+// reference is identified by its start (account, region) and its end
+// (repository, tag), rarely by what lies between.
+func elide(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	if n <= 3 {
+		return truncate(s, n)
+	}
+	head := (n - 3) / 2
+	tail := n - 3 - head
+	for head > 0 && !utf8.RuneStart(s[head]) {
+		head--
+	}
+	start := len(s) - tail
+	for start < len(s) && !utf8.RuneStart(s[start]) {
+		start++
+	}
+	return s[:head] + "..." + s[start:]
+}
+
+// containerList names the containers running one image, e.g.
+// `container "ui"` or `containers "a", "b" and 2 more`.
+func containerList(names []string) string {
+	const shown, nameMax = 2, 40
+	quoted := make([]string, 0, shown)
+	for i, n := range names {
+		if i == shown {
+			break
+		}
+		quoted = append(quoted, fmt.Sprintf("%q", truncate(sanitize(n), nameMax)))
+	}
+	switch {
+	case len(names) == 0:
+		return "pod"
+	case len(names) == 1:
+		return "container " + quoted[0]
+	case len(names) <= shown:
+		return "containers " + strings.Join(quoted, ", ")
+	default:
+		return fmt.Sprintf("containers %s and %d more", strings.Join(quoted, ", "), len(names)-shown)
+	}
+}
+
+// roleName is the last path segment of a role ARN, enough to tell
+// candidate roles apart in a short warning.
+func roleName(arn string) string {
+	if i := strings.LastIndex(arn, "/"); i >= 0 && i < len(arn)-1 {
+		return arn[i+1:]
+	}
+	return arn
+}
+
+// findingWarning renders one finding as a warning such as
+//
+//	container "ui": 1234567890.dkr.ecr.us-west-2.amazonaws.com/app:1.2.1 will not pull: RepositoryPolicyDenies (statement "new policy")
+//
+// The code is the stable cause; the detail in brackets is the deciding
+// statement, the condition keys left open, or for findings with neither,
+// the start of the engine's message.
+func findingWarning(containers []string, image string, against bool, f preflight.Finding, nameRole bool) string {
+	verb := "will not pull"
+	if !against {
+		verb = "could not be verified"
+	}
+	head := fmt.Sprintf("%s: %s %s", containerList(containers), elide(sanitize(image), 100), verb)
+	if f.Code != "" {
+		head += ": " + truncate(sanitize(string(f.Code)), 40)
+	}
+
+	var details []string
+	switch {
+	case f.Statement != "":
+		details = append(details, fmt.Sprintf("statement %q", truncate(sanitize(f.Statement), 48)))
+	case len(f.UnknownKeys) > 0:
+		details = append(details, "condition keys "+truncate(sanitize(strings.Join(f.UnknownKeys, ", ")), 60))
+	}
+	if nameRole && f.Role != "" {
+		details = append(details, "role "+truncate(sanitize(roleName(f.Role)), 48))
+	}
+	if len(details) == 0 && !against && f.Message != "" {
+		// An unknown without a statement is only actionable with its reason.
+		// Messages name the image first (already in the head) and the cause
+		// last, so drop the one and keep both ends of the rest.
+		msg := strings.TrimPrefix(sanitize(f.Message), sanitize(image)+": ")
+		details = append(details, elide(msg, max(warningAim-len(head)-3, 64)))
+	}
+	if len(details) > 0 {
+		head += " (" + strings.Join(details, ", ") + ")"
+	}
+	return truncate(head, warningMax)
+}
+
+// noticeWarning renders a warning that is about the admission rather than
+// one image (a skip, a bad label, a saturated server).
+func noticeWarning(format string, args ...any) string {
+	return truncate(sanitize("ecr-preflight: "+fmt.Sprintf(format, args...)), warningMax)
+}
+
+// capWarnings removes duplicates (one finding per candidate role often
+// reads the same) and keeps at most maxWarnings, the last one pointing at
+// the logs for the rest.
+func capWarnings(ws []string) []string {
+	seen := make(map[string]bool, len(ws))
+	out := make([]string, 0, len(ws))
+	for _, w := range ws {
+		if !seen[w] {
+			seen[w] = true
+			out = append(out, w)
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	if len(out) <= maxWarnings {
+		return out
+	}
+	dropped := len(out) - (maxWarnings - 1)
+	return append(out[:maxWarnings-1],
+		noticeWarning("%d more findings not shown; see the webhook logs or run ecr-preflight check", dropped))
+}
+
+// denialLine is one failing image in a denial.
+type denialLine struct {
+	containers []string
+	image      string
+	finding    preflight.Finding
+}
+
+// denialMessage is the full story of a rejection in one string: every
+// failing image with its containers, the deciding statement, the engine's
+// message and the fix. It is what the user reads after kubectl apply
+// fails, so it spends words where warnings cannot.
+func denialMessage(kind, namespace, name string, lines []denialLine) string {
+	var b strings.Builder
+	obj := name
+	if namespace != "" {
+		obj = namespace + "/" + name
+	}
+	if obj == "" || obj == namespace+"/" {
+		obj = "(new object)"
+	}
+	fmt.Fprintf(&b, "ecr-preflight: %s %s uses images the node role cannot pull:", sanitize(kind), sanitize(obj))
+	for i, l := range lines {
+		if i == maxDenialLines {
+			fmt.Fprintf(&b, "\n- and %d more; run ecr-preflight check for all", len(lines)-i)
+			break
+		}
+		f := l.finding
+		fmt.Fprintf(&b, "\n- %s: %s", containerList(l.containers), truncate(sanitize(l.image), fieldMax))
+		if f.Code != "" {
+			fmt.Fprintf(&b, ": %s", truncate(sanitize(string(f.Code)), 64))
+		}
+		if f.Message != "" {
+			fmt.Fprintf(&b, ": %s", truncate(sanitize(f.Message), fieldMax))
+		}
+		var where []string
+		if f.Statement != "" {
+			where = append(where, fmt.Sprintf("statement %q", truncate(sanitize(f.Statement), 128)))
+		}
+		if f.Role != "" {
+			where = append(where, "role "+truncate(sanitize(f.Role), 256))
+		}
+		if f.Action != "" {
+			where = append(where, "action "+truncate(sanitize(f.Action), 64))
+		}
+		if len(where) > 0 {
+			fmt.Fprintf(&b, " (%s)", strings.Join(where, ", "))
+		}
+		if f.Fix != "" {
+			fmt.Fprintf(&b, ". Fix: %s", truncate(sanitize(f.Fix), fieldMax))
+		}
+	}
+	return b.String()
+}
+
+// plural is "1 image" or "3 images".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}

@@ -1,0 +1,99 @@
+package webhook
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/ecr-preflight/ecr-preflight/internal/preflight"
+)
+
+func TestSanitize(t *testing.T) {
+	tests := map[string]struct{ in, want string }{
+		"plain text is kept":                    {"container ui", "container ui"},
+		"newlines and tabs become one space":    {"a\n\tb\r\nc", "a b c"},
+		"bidi overrides and zero-width go":      {"evil\u202etxt.exe\u200b!", "evil txt.exe !"},
+		"invalid UTF-8 is replaced":             {"bad\xffbyte", "bad?byte"},
+		"leading and trailing space is dropped": {"  x  ", "x"},
+		"non-ASCII letters are kept":            {"ポリシー", "ポリシー"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := sanitize(tc.in); got != tc.want {
+				t.Errorf("sanitize(%q) = %q, want %q", tc.in, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestTruncateAndElide(t *testing.T) {
+	if got := truncate("ポリシー", 8); got != "ポ..." {
+		t.Errorf("truncate on a rune boundary: %q", got)
+	}
+	if got := elide("1234567890.dkr.ecr.us-west-2.amazonaws.com/team/very/long/repository-name:1.2.1", 40); len(got) > 40 ||
+		!strings.HasPrefix(got, "1234567890.dkr.ecr") || !strings.HasSuffix(got, "name:1.2.1") {
+		t.Errorf("elide kept %q", got)
+	}
+}
+
+// TestWarningsStayShortAndClean builds warnings from hostile findings:
+// huge names, control characters, many containers, many findings.
+func TestWarningsStayShortAndClean(t *testing.T) {
+	long := strings.Repeat("x", 600)
+	evil := "line1\nline2\x1b[31m\u202e" + long
+	image := "1234567890.dkr.ecr.us-west-2.amazonaws.com/" + strings.Repeat("deep/", 40) + "repo@sha256:" + strings.Repeat("a", 64)
+	tests := map[string]struct {
+		containers []string
+		against    bool
+		finding    preflight.Finding
+	}{
+		"long image":                    {[]string{"ui"}, true, preflight.Finding{Code: preflight.CodeImageNotFound}},
+		"hostile statement":             {[]string{"ui"}, true, preflight.Finding{Code: preflight.CodeRepositoryPolicyDenies, Statement: evil}},
+		"hostile message on an unknown": {[]string{"ui"}, false, preflight.Finding{Code: preflight.CodeLookupFailed, Message: evil}},
+		"hostile container names":       {[]string{evil, evil, evil, evil}, true, preflight.Finding{Code: preflight.CodeImageNotFound}},
+		"many condition keys":           {[]string{"ui"}, false, preflight.Finding{Code: preflight.CodeUndetermined, UnknownKeys: strings.Split(long, "")}},
+		"hostile code and role":         {[]string{"ui"}, true, preflight.Finding{Code: preflight.Code(evil), Role: evil}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			w := findingWarning(tc.containers, image, tc.against, tc.finding, true)
+			assertCleanWarnings(t, []string{w})
+			if !strings.HasPrefix(w, "container") {
+				t.Errorf("warning should start with the container: %q", w)
+			}
+		})
+	}
+}
+
+func TestCapWarnings(t *testing.T) {
+	var ws []string
+	for i := range 25 {
+		ws = append(ws, strings.Repeat("w", i+1), strings.Repeat("w", i+1))
+	}
+	got := capWarnings(ws)
+	if len(got) != maxWarnings {
+		t.Fatalf("%d warnings, want %d", len(got), maxWarnings)
+	}
+	if want := "ecr-preflight: 16 more findings not shown; see the webhook logs or run ecr-preflight check"; got[maxWarnings-1] != want {
+		t.Errorf("summary %q, want %q", got[maxWarnings-1], want)
+	}
+	if got := capWarnings([]string{"a", "a", "b"}); diff([]string{"a", "b"}, got) != "" {
+		t.Errorf("dedupe: %q", got)
+	}
+}
+
+func TestDenialMessage(t *testing.T) {
+	evil := "line1\nline2\x00"
+	lines := []denialLine{{containers: []string{"ui"}, image: uiImage, finding: preflight.Finding{
+		Code: preflight.CodeImageNotFound, Message: evil, Fix: "push the image " + evil,
+	}}}
+	for range 30 {
+		lines = append(lines, lines[0])
+	}
+	got := denialMessage("Deployment", "", "", lines)
+	if !strings.HasPrefix(got, "ecr-preflight: Deployment (new object) uses images the node role cannot pull:\n- container \"ui\": "+uiImage+": ImageNotFound: line1 line2. Fix: push the image line1 line2\n") {
+		t.Errorf("denial:\n%s", got)
+	}
+	if strings.Count(got, "\n") != maxDenialLines+1 || !strings.HasSuffix(got, "\n- and 11 more; run ecr-preflight check for all") {
+		t.Errorf("denial should list %d findings and summarise the rest:\n%s", maxDenialLines, got)
+	}
+}
