@@ -39,7 +39,7 @@ func (o *CheckOptions) Validate() error {
 }
 
 func newCheckCommand(s Streams) *cobra.Command {
-	o := &CheckOptions{Output: outputText, Timeout: 30 * time.Second}
+	o := &CheckOptions{Output: outputText, Timeout: 30 * time.Second, Engine: NewEngineOptions()}
 	cmd := &cobra.Command{
 		Use:   "check [flags] IMAGE...",
 		Short: "Check that images exist and that node roles may pull them",

@@ -25,7 +25,9 @@ func buildChecker(ctx context.Context, o EngineOptions) (webhook.Checker, error)
 // buildEngine is buildChecker with the metrics observer and logger the
 // webhook passes in.
 func buildEngine(ctx context.Context, o EngineOptions, observer awsclient.Observer, logger *slog.Logger) (*preflight.Engine, error) {
-	cfg, err := awsclient.LoadConfig(ctx, o.Region, awsclient.DefaultRetryOptions())
+	retry := awsclient.DefaultRetryOptions()
+	retry.MaxAttempts = o.MaxAttempts
+	cfg, err := awsclient.LoadConfig(ctx, o.Region, retry)
 	if err != nil {
 		return nil, fmt.Errorf("loading AWS configuration: %w", err)
 	}
@@ -36,11 +38,16 @@ func buildEngine(ctx context.Context, o EngineOptions, observer awsclient.Observ
 	if err != nil {
 		return nil, fmt.Errorf("building AWS clients: %w", err)
 	}
-	lookups := awsclient.NewLookups(factory, awsclient.Options{Observer: observer})
+	lookups := awsclient.NewLookups(factory, awsclient.Options{TTL: o.Cache.ttls(), CallTimeout: o.CallTimeout, Observer: observer})
+	resultTTL := o.Cache.Result
+	if resultTTL == 0 {
+		resultTTL = -1 // preflight spells "off" as negative
+	}
 	engine, err := preflight.New(preflight.Options{
-		Lookups: lookups,
-		Context: o.ConditionContext(),
-		Logger:  logger,
+		Lookups:   lookups,
+		Context:   o.ConditionContext(),
+		ResultTTL: resultTTL,
+		Logger:    logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("building the preflight engine: %w", err)

@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/ecr-preflight/ecr-preflight/internal/awsclient"
 )
 
 // EngineOptions configure the preflight engine and its AWS clients. serve
@@ -23,6 +26,39 @@ type EngineOptions struct {
 	// AssumeRole holds ACCOUNT=ROLE_ARN: the role to assume to read a
 	// registry in another account.
 	AssumeRole []string
+
+	// Cache holds how long AWS answers are reused.
+	Cache CacheOptions
+	// CallTimeout bounds each AWS call, retries included.
+	CallTimeout time.Duration
+	// MaxAttempts bounds each AWS call's tries (the first included).
+	MaxAttempts int
+}
+
+// CacheOptions say how long each kind of answer is reused. They trade
+// freshness for speed and for staying under AWS's API rate limits.
+type CacheOptions struct {
+	ImageByDigest time.Duration
+	ImageByTag    time.Duration
+	NotFound      time.Duration
+	Policy        time.Duration
+	// Result is how long a whole "pullable" or "skipped" answer is reused.
+	// Not-pullable answers are never reused: they are re-verified.
+	Result time.Duration
+}
+
+// NewEngineOptions returns EngineOptions with the defaults.
+func NewEngineOptions() EngineOptions {
+	ttl := awsclient.DefaultTTLs()
+	retry := awsclient.DefaultRetryOptions()
+	return EngineOptions{
+		Cache: CacheOptions{
+			ImageByDigest: ttl.ImageByDigest, ImageByTag: ttl.ImageByTag, NotFound: ttl.NotFound, Policy: ttl.Policy,
+			Result: 30 * time.Second,
+		},
+		CallTimeout: 2 * time.Second,
+		MaxAttempts: retry.MaxAttempts,
+	}
 }
 
 // AddFlags adds the engine flags to fs.
@@ -33,6 +69,20 @@ func (o *EngineOptions) AddFlags(fs *pflag.FlagSet) {
 		"request context KEY=VALUE that policy conditions read, e.g. aws:SourceVpce=vpce-0abc (repeatable)")
 	fs.StringArrayVar(&o.AssumeRole, "assume-role", o.AssumeRole,
 		"ACCOUNT=ROLE_ARN to assume for reading registries in another account (repeatable)")
+	fs.DurationVar(&o.Cache.ImageByDigest, "cache-ttl-image-digest", o.Cache.ImageByDigest,
+		"reuse an image found by digest this long (digests are immutable; only deletion changes the answer)")
+	fs.DurationVar(&o.Cache.ImageByTag, "cache-ttl-image-tag", o.Cache.ImageByTag,
+		"reuse an image found by tag this long (tags move)")
+	fs.DurationVar(&o.Cache.NotFound, "cache-ttl-not-found", o.Cache.NotFound,
+		"reuse a not-found answer (image, repository, policy, role) this long")
+	fs.DurationVar(&o.Cache.Policy, "cache-ttl-policy", o.Cache.Policy,
+		"reuse repository, registry and role policies this long")
+	fs.DurationVar(&o.Cache.Result, "cache-ttl-result", o.Cache.Result,
+		"reuse a whole pullable or skipped answer this long (not-pullable answers are always re-verified)")
+	fs.DurationVar(&o.CallTimeout, "aws-call-timeout", o.CallTimeout,
+		"give up on one AWS call (retries included) after this long")
+	fs.IntVar(&o.MaxAttempts, "aws-max-attempts", o.MaxAttempts,
+		"tries per AWS call, the first included (fail fast: an admission cannot wait on backoff)")
 }
 
 var (
@@ -82,7 +132,33 @@ func (o *EngineOptions) Validate() error {
 		}
 		seen[account] = true
 	}
+	for name, d := range map[string]time.Duration{
+		"--cache-ttl-image-digest": o.Cache.ImageByDigest, "--cache-ttl-image-tag": o.Cache.ImageByTag,
+		"--cache-ttl-not-found": o.Cache.NotFound, "--cache-ttl-policy": o.Cache.Policy, "--cache-ttl-result": o.Cache.Result,
+	} {
+		if d < 0 {
+			errs = append(errs, fmt.Errorf("%s %s: must not be negative (0 turns the cache off)", name, d))
+		}
+	}
+	if o.CallTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("--aws-call-timeout %s: must be positive", o.CallTimeout))
+	}
+	if o.MaxAttempts < 1 || o.MaxAttempts > 10 {
+		errs = append(errs, fmt.Errorf("--aws-max-attempts %d: want 1 to 10", o.MaxAttempts))
+	}
 	return errors.Join(errs...)
+}
+
+// ttls turns the flags into awsclient TTLs; 0 means "off", which awsclient
+// spells as a negative TTL.
+func (c CacheOptions) ttls() awsclient.TTLs {
+	off := func(d time.Duration) time.Duration {
+		if d == 0 {
+			return -1
+		}
+		return d
+	}
+	return awsclient.TTLs{ImageByDigest: off(c.ImageByDigest), ImageByTag: off(c.ImageByTag), NotFound: off(c.NotFound), Policy: off(c.Policy)}
 }
 
 // ConditionContext returns the --context values by key. Call after

@@ -54,6 +54,7 @@ func NewServeOptions() *ServeOptions {
 		HealthProbeBindAddress:  ":8081",
 		ShutdownDelay:           5 * time.Second,
 		LogFormat:               "json",
+		Engine:                  NewEngineOptions(),
 	}
 }
 
