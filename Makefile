@@ -9,6 +9,7 @@ GOLANGCI_LINT  := $(BIN_DIR)/golangci-lint
 GOLANGCI_VER   := v2.15.0
 FUZZTIME       ?= 10s
 BENCHTIME      ?= 1s
+FUZZ_PKGS      := ./internal/iampolicy ./internal/imageref
 
 export KUBEBUILDER_ASSETS := $(K8S_ASSETS)
 
@@ -52,10 +53,12 @@ bench: ## Run the benchmarks (speed and allocation targets live here).
 	go test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) ./...
 
 .PHONY: fuzz
-fuzz: ## Run every fuzz target for FUZZTIME each (default 10s).
-	@for target in $$(go test -list '^Fuzz' ./internal/iampolicy/ | grep '^Fuzz'); do \
-		echo "fuzzing $$target for $(FUZZTIME)"; \
-		go test -run='^$$' -fuzz="^$$target$$" -fuzztime=$(FUZZTIME) ./internal/iampolicy/; \
+fuzz: ## Run every fuzz target (policy parser/evaluator, image references) for FUZZTIME each (default 10s).
+	@for pkg in $(FUZZ_PKGS); do \
+		for target in $$(go test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "fuzzing $$pkg $$target for $(FUZZTIME)"; \
+			go test -run='^$$' -fuzz="^$$target$$" -fuzztime=$(FUZZTIME) $$pkg; \
+		done; \
 	done
 
 ##@ Tools

@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/ecr-preflight/ecr-preflight/internal/imageref"
 )
 
 // LoadConfig loads the default AWS configuration (environment, shared
@@ -60,7 +62,7 @@ type FactoryOptions struct {
 // NewFactory returns a Factory over cfg, which should come from LoadConfig.
 func NewFactory(cfg aws.Config, o FactoryOptions) (*Factory, error) {
 	for account, arn := range o.AssumeRoles {
-		if !isAccountID(account) {
+		if !imageref.IsAccountID(account) {
 			return nil, fmt.Errorf("assume-role for %q: not an account ID", account)
 		}
 		if !strings.HasPrefix(arn, "arn:") || !strings.Contains(arn, ":role/") {
@@ -165,19 +167,4 @@ func ParseAssumeRoles(values []string) (map[string]string, error) {
 		out[account] = arn
 	}
 	return out, nil
-}
-
-// isAccountID accepts 1 to 12 digits, as internal/imageref does: real
-// account IDs have 12, but documentation, workshops and emulators use
-// shorter ones (the seed scenario's 1234567890).
-func isAccountID(s string) bool {
-	if len(s) == 0 || len(s) > 12 {
-		return false
-	}
-	for _, r := range s {
-		if r < '0' || r > '9' {
-			return false
-		}
-	}
-	return true
 }

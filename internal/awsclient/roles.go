@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/ecr-preflight/ecr-preflight/internal/imageref"
 )
 
 // Policy is one IAM policy document.
@@ -247,7 +249,7 @@ func parseRoleARN(arn string) (account, name string, err error) {
 	account = parts[4]
 	resource := parts[5]
 	name = resource[strings.LastIndex(resource, "/")+1:]
-	if !isAccountID(account) || name == "" {
+	if !imageref.IsAccountID(account) || name == "" {
 		return "", "", fmt.Errorf("%q is not an IAM role ARN", arn)
 	}
 	return account, name, nil

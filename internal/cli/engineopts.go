@@ -10,6 +10,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/ecr-preflight/ecr-preflight/internal/awsclient"
+
+	"github.com/ecr-preflight/ecr-preflight/internal/imageref"
 )
 
 // EngineOptions configure the preflight engine and its AWS clients. serve
@@ -90,7 +92,6 @@ var (
 	// included (arn:aws:iam::123456789012:role/path/Name). Accounts of 1-12
 	// digits pass, as everywhere in ecr-preflight (the seed's 1234567890).
 	roleARNPattern = regexp.MustCompile(`^arn:aws(-[a-z]+)*:iam::\d{1,12}:role/([\x21-\x7e]+/)*[\w+=,.@-]{1,64}$`)
-	accountPattern = regexp.MustCompile(`^\d{1,12}$`)
 	regionPattern  = regexp.MustCompile(`^[a-z]{2,5}(-[a-z]+)+-\d+$`)
 	// contextKeyPattern is a condition key: service prefix, colon, name
 	// (which may carry a tag key after a slash).
@@ -121,7 +122,7 @@ func (o *EngineOptions) Validate() error {
 	for _, kv := range o.AssumeRole {
 		account, arn, ok := strings.Cut(kv, "=")
 		switch {
-		case !ok || !accountPattern.MatchString(account):
+		case !ok || !imageref.IsAccountID(account):
 			errs = append(errs, fmt.Errorf("--assume-role %q: want ACCOUNT=ROLE_ARN with an account ID", kv))
 		case seen[account]:
 			errs = append(errs, fmt.Errorf("--assume-role: account %s given twice", account))

@@ -51,7 +51,7 @@ func parseHost(domain string) (h registryHost, ok bool, reason string, err error
 	}
 
 	h.account = labels[0]
-	if !isAccountID(h.account) {
+	if !IsAccountID(h.account) {
 		return h, false, "", fmt.Errorf("ECR registry host %s: %q is not an AWS account ID (digits only, at most 12)", domain, h.account)
 	}
 	p, known := partitionForRegion(h.region)
@@ -69,11 +69,13 @@ func parseHost(domain string) (h registryHost, ok bool, reason string, err error
 	return h, true, "", nil
 }
 
-// isAccountID accepts 1 to 12 digits. Real account IDs have 12, but
-// documentation, workshops (the seed scenario's 1234567890) and emulators
-// use shorter ones, and a registry that does not exist is reported by ECR
-// itself as RepositoryNotFound, which tells the user more than "invalid".
-func isAccountID(s string) bool {
+// IsAccountID reports whether s is an AWS account ID as ecr-preflight
+// accepts them everywhere (image hosts, role ARNs, --assume-role): 1 to 12
+// digits. Real account IDs have 12, but documentation, workshops (the seed
+// scenario's 1234567890) and emulators use shorter ones, and a registry
+// that does not exist is reported by ECR itself as RepositoryNotFound, which
+// tells the user more than "invalid".
+func IsAccountID(s string) bool {
 	if len(s) == 0 || len(s) > 12 {
 		return false
 	}
