@@ -44,8 +44,8 @@ func update[T runtime.Object](v func(*admitter) admission.Validator[T], old, obj
 	}
 }
 
-func deployments(a *admitter) admission.Validator[*appsv1.Deployment] { return deploymentValidator{a} }
-func pods(a *admitter) admission.Validator[*corev1.Pod]               { return podValidator{a} }
+func deployments(a *admitter) admission.Validator[*appsv1.Deployment] { return deploymentValidator(a) }
+func pods(a *admitter) admission.Validator[*corev1.Pod]               { return podValidator(a) }
 
 func TestAdmit(t *testing.T) {
 	tests := map[string]struct {
@@ -214,7 +214,7 @@ func TestAdmit(t *testing.T) {
 			call: func(ctx context.Context, a *admitter) (admission.Warnings, error) {
 				d := deployment("ui-private", uiImage)
 				d.DeletionTimestamp = &metav1.Time{Time: time.Now()}
-				return deploymentValidator{a}.ValidateUpdate(ctx, deployment("ui-private", okImage), d)
+				return deploymentValidator(a).ValidateUpdate(ctx, deployment("ui-private", okImage), d)
 			},
 			wantDecision: "Deployment UPDATE deny skip",
 		},
@@ -243,7 +243,7 @@ func TestAdmit(t *testing.T) {
 				old := controlledBy(pod("ui-abc", okImage), "apps/v1", "ReplicaSet")
 				p := old.DeepCopy()
 				p.Spec.EphemeralContainers = []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "debug", Image: uiImage}}}
-				return podValidator{a}.ValidateUpdate(ctx, old, p)
+				return podValidator(a).ValidateUpdate(ctx, old, p)
 			},
 			wantErr:      strings.Replace(strings.Replace(uiDenial, "Deployment retail/ui-private", "Pod retail/ui-abc", 1), `container "ui"`, `container "debug"`, 1),
 			wantChecked:  [][]string{{uiImage}},
@@ -263,14 +263,14 @@ func TestAdmit(t *testing.T) {
 		"a ReplicaSet owned by a Deployment is skipped": {
 			opts: func(o *Options) { o.Mode = ModeDeny },
 			call: func(ctx context.Context, a *admitter) (admission.Warnings, error) {
-				return replicaSetValidator{a}.ValidateCreate(ctx, controlledBy(replicaSet("ui-abc", uiImage), "apps/v1", "Deployment"))
+				return replicaSetValidator(a).ValidateCreate(ctx, controlledBy(replicaSet("ui-abc", uiImage), "apps/v1", "Deployment"))
 			},
 			wantDecision: "ReplicaSet CREATE deny skip",
 		},
 		"a Job owned by a CronJob is skipped": {
 			opts: func(o *Options) { o.Mode = ModeDeny },
 			call: func(ctx context.Context, a *admitter) (admission.Warnings, error) {
-				return jobValidator{a}.ValidateCreate(ctx, controlledBy(job("nightly-123", uiImage), "batch/v1", "CronJob"))
+				return jobValidator(a).ValidateCreate(ctx, controlledBy(job("nightly-123", uiImage), "batch/v1", "CronJob"))
 			},
 			wantDecision: "Job CREATE deny skip",
 		},
@@ -330,7 +330,7 @@ func TestAdmit(t *testing.T) {
 				ctx = admission.NewContextWithRequest(ctx, admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{Namespace: "from-url"}})
 				d := deployment("ui-private", uiImage)
 				d.Namespace = ""
-				return deploymentValidator{a}.ValidateCreate(ctx, d)
+				return deploymentValidator(a).ValidateCreate(ctx, d)
 			},
 			wantChecked:  [][]string{{uiImage}},
 			wantDecision: "Deployment CREATE dryrun would-deny",

@@ -49,7 +49,7 @@ func TestTimeBudget(t *testing.T) {
 				t.Fatal(err)
 			}
 			start := time.Now()
-			w, err := deploymentValidator{a}.ValidateCreate(context.Background(), deployment("ui-private", uiImage))
+			w, err := deploymentValidator(a).ValidateCreate(context.Background(), deployment("ui-private", uiImage))
 			if took := time.Since(start); took > budget+200*time.Millisecond {
 				t.Errorf("admission took %v, budget %v", took, budget)
 			}
@@ -81,12 +81,12 @@ func TestSaturation(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if w, _ := (deploymentValidator{a}).ValidateCreate(ctx, deployment("ui-private", uiImage)); diff(admission.Warnings{notInTime}, w) != "" {
+	if w, _ := (deploymentValidator(a)).ValidateCreate(ctx, deployment("ui-private", uiImage)); diff(admission.Warnings{notInTime}, w) != "" {
 		t.Fatalf("first admission: %q", w)
 	}
 	goroutines := runtime.NumGoroutine()
 	for range 20 {
-		w, err := deploymentValidator{a}.ValidateCreate(ctx, deployment("ui-private", uiImage))
+		w, err := deploymentValidator(a).ValidateCreate(ctx, deployment("ui-private", uiImage))
 		if err != nil || diff(admission.Warnings{"ecr-preflight: server busy; 1 image not verified"}, w) != "" {
 			t.Fatalf("saturated admission: %q, %v", w, err)
 		}
@@ -101,7 +101,7 @@ func TestSaturation(t *testing.T) {
 	// Once the hung call returns, its slot frees and checks resume.
 	deadline := time.Now().Add(2 * time.Second)
 	for {
-		_, err := deploymentValidator{a}.ValidateCreate(ctx, deployment("ui-private", uiImage))
+		_, err := deploymentValidator(a).ValidateCreate(ctx, deployment("ui-private", uiImage))
 		if err != nil {
 			break
 		}

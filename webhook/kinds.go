@@ -2,12 +2,14 @@ package webhook
 
 import (
 	"context"
+	"reflect"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 )
 
@@ -21,214 +23,120 @@ const (
 	opUpdate = "UPDATE"
 )
 
-type deploymentValidator struct{ a *admitter }
-
-var _ admission.Validator[*appsv1.Deployment] = deploymentValidator{}
-
-func (v deploymentValidator) subject(op string, obj, old *appsv1.Deployment) subject {
-	s := subject{kind: "Deployment", operation: op}
-	if obj != nil {
-		s.obj, s.spec = obj, &obj.Spec.Template.Spec
-	}
-	if old != nil {
-		s.oldSpec = &old.Spec.Template.Spec
-	}
-	return s
+// templateValidator is the validator of one workload kind T.
+type templateValidator[T client.Object] struct {
+	a    *admitter
+	kind string
+	// template is where T keeps its pod template.
+	template func(T) *corev1.PodSpec
+	// exempt, if set, applies the kind's own rules for objects that were
+	// already checked elsewhere.
+	exempt func(*subject, T)
 }
 
-func (v deploymentValidator) ValidateCreate(ctx context.Context, obj *appsv1.Deployment) (admission.Warnings, error) {
-	return v.a.admit(ctx, v.subject(opCreate, obj, nil))
+var (
+	_ admission.Validator[*appsv1.Deployment]  = templateValidator[*appsv1.Deployment]{}
+	_ admission.Validator[*appsv1.StatefulSet] = templateValidator[*appsv1.StatefulSet]{}
+	_ admission.Validator[*appsv1.DaemonSet]   = templateValidator[*appsv1.DaemonSet]{}
+	_ admission.Validator[*appsv1.ReplicaSet]  = templateValidator[*appsv1.ReplicaSet]{}
+	_ admission.Validator[*batchv1.Job]        = templateValidator[*batchv1.Job]{}
+	_ admission.Validator[*batchv1.CronJob]    = templateValidator[*batchv1.CronJob]{}
+	_ admission.Validator[*corev1.Pod]         = templateValidator[*corev1.Pod]{}
+)
+
+func deploymentValidator(a *admitter) templateValidator[*appsv1.Deployment] {
+	return templateValidator[*appsv1.Deployment]{a: a, kind: "Deployment",
+		template: func(d *appsv1.Deployment) *corev1.PodSpec { return &d.Spec.Template.Spec }}
 }
 
-func (v deploymentValidator) ValidateUpdate(ctx context.Context, old, obj *appsv1.Deployment) (admission.Warnings, error) {
-	return v.a.admit(ctx, v.subject(opUpdate, obj, old))
+func statefulSetValidator(a *admitter) templateValidator[*appsv1.StatefulSet] {
+	return templateValidator[*appsv1.StatefulSet]{a: a, kind: "StatefulSet",
+		template: func(s *appsv1.StatefulSet) *corev1.PodSpec { return &s.Spec.Template.Spec }}
 }
 
-func (deploymentValidator) ValidateDelete(context.Context, *appsv1.Deployment) (admission.Warnings, error) {
-	return nil, nil
+func daemonSetValidator(a *admitter) templateValidator[*appsv1.DaemonSet] {
+	return templateValidator[*appsv1.DaemonSet]{a: a, kind: "DaemonSet",
+		template: func(d *appsv1.DaemonSet) *corev1.PodSpec { return &d.Spec.Template.Spec }}
 }
 
-type statefulSetValidator struct{ a *admitter }
-
-var _ admission.Validator[*appsv1.StatefulSet] = statefulSetValidator{}
-
-func (v statefulSetValidator) subject(op string, obj, old *appsv1.StatefulSet) subject {
-	s := subject{kind: "StatefulSet", operation: op}
-	if obj != nil {
-		s.obj, s.spec = obj, &obj.Spec.Template.Spec
-	}
-	if old != nil {
-		s.oldSpec = &old.Spec.Template.Spec
-	}
-	return s
-}
-
-func (v statefulSetValidator) ValidateCreate(ctx context.Context, obj *appsv1.StatefulSet) (admission.Warnings, error) {
-	return v.a.admit(ctx, v.subject(opCreate, obj, nil))
-}
-
-func (v statefulSetValidator) ValidateUpdate(ctx context.Context, old, obj *appsv1.StatefulSet) (admission.Warnings, error) {
-	return v.a.admit(ctx, v.subject(opUpdate, obj, old))
-}
-
-func (statefulSetValidator) ValidateDelete(context.Context, *appsv1.StatefulSet) (admission.Warnings, error) {
-	return nil, nil
-}
-
-type daemonSetValidator struct{ a *admitter }
-
-var _ admission.Validator[*appsv1.DaemonSet] = daemonSetValidator{}
-
-func (v daemonSetValidator) subject(op string, obj, old *appsv1.DaemonSet) subject {
-	s := subject{kind: "DaemonSet", operation: op}
-	if obj != nil {
-		s.obj, s.spec = obj, &obj.Spec.Template.Spec
-	}
-	if old != nil {
-		s.oldSpec = &old.Spec.Template.Spec
-	}
-	return s
-}
-
-func (v daemonSetValidator) ValidateCreate(ctx context.Context, obj *appsv1.DaemonSet) (admission.Warnings, error) {
-	return v.a.admit(ctx, v.subject(opCreate, obj, nil))
-}
-
-func (v daemonSetValidator) ValidateUpdate(ctx context.Context, old, obj *appsv1.DaemonSet) (admission.Warnings, error) {
-	return v.a.admit(ctx, v.subject(opUpdate, obj, old))
-}
-
-func (daemonSetValidator) ValidateDelete(context.Context, *appsv1.DaemonSet) (admission.Warnings, error) {
-	return nil, nil
-}
-
-type replicaSetValidator struct{ a *admitter }
-
-var _ admission.Validator[*appsv1.ReplicaSet] = replicaSetValidator{}
-
-func (v replicaSetValidator) subject(op string, obj, old *appsv1.ReplicaSet) subject {
-	s := subject{kind: "ReplicaSet", operation: op}
-	if obj != nil {
-		s.obj, s.spec = obj, &obj.Spec.Template.Spec
+func replicaSetValidator(a *admitter) templateValidator[*appsv1.ReplicaSet] {
+	return templateValidator[*appsv1.ReplicaSet]{a: a, kind: "ReplicaSet",
+		template: func(r *appsv1.ReplicaSet) *corev1.PodSpec { return &r.Spec.Template.Spec },
 		// A Deployment's ReplicaSets carry the template checked on the
 		// Deployment; warnings to its controller would reach nobody.
-		if ownedByCheckedKind(obj) {
-			s.skipReason = "owned by a checked workload"
-		}
-	}
-	if old != nil {
-		s.oldSpec = &old.Spec.Template.Spec
-	}
-	return s
+		exempt: skipOwned[*appsv1.ReplicaSet]}
 }
 
-func (v replicaSetValidator) ValidateCreate(ctx context.Context, obj *appsv1.ReplicaSet) (admission.Warnings, error) {
-	return v.a.admit(ctx, v.subject(opCreate, obj, nil))
-}
-
-func (v replicaSetValidator) ValidateUpdate(ctx context.Context, old, obj *appsv1.ReplicaSet) (admission.Warnings, error) {
-	return v.a.admit(ctx, v.subject(opUpdate, obj, old))
-}
-
-func (replicaSetValidator) ValidateDelete(context.Context, *appsv1.ReplicaSet) (admission.Warnings, error) {
-	return nil, nil
-}
-
-type jobValidator struct{ a *admitter }
-
-var _ admission.Validator[*batchv1.Job] = jobValidator{}
-
-func (v jobValidator) subject(op string, obj, old *batchv1.Job) subject {
-	s := subject{kind: "Job", operation: op}
-	if obj != nil {
-		s.obj, s.spec = obj, &obj.Spec.Template.Spec
+func jobValidator(a *admitter) templateValidator[*batchv1.Job] {
+	return templateValidator[*batchv1.Job]{a: a, kind: "Job",
+		template: func(j *batchv1.Job) *corev1.PodSpec { return &j.Spec.Template.Spec },
 		// A CronJob's Jobs carry the template checked on the CronJob.
-		if ownedByCheckedKind(obj) {
-			s.skipReason = "owned by a checked workload"
-		}
-	}
-	if old != nil {
-		s.oldSpec = &old.Spec.Template.Spec
-	}
-	return s
+		exempt: skipOwned[*batchv1.Job]}
 }
 
-func (v jobValidator) ValidateCreate(ctx context.Context, obj *batchv1.Job) (admission.Warnings, error) {
-	return v.a.admit(ctx, v.subject(opCreate, obj, nil))
+func cronJobValidator(a *admitter) templateValidator[*batchv1.CronJob] {
+	return templateValidator[*batchv1.CronJob]{a: a, kind: "CronJob",
+		template: func(c *batchv1.CronJob) *corev1.PodSpec { return &c.Spec.JobTemplate.Spec.Template.Spec }}
 }
-
-func (v jobValidator) ValidateUpdate(ctx context.Context, old, obj *batchv1.Job) (admission.Warnings, error) {
-	return v.a.admit(ctx, v.subject(opUpdate, obj, old))
-}
-
-func (jobValidator) ValidateDelete(context.Context, *batchv1.Job) (admission.Warnings, error) {
-	return nil, nil
-}
-
-type cronJobValidator struct{ a *admitter }
-
-var _ admission.Validator[*batchv1.CronJob] = cronJobValidator{}
-
-func (v cronJobValidator) subject(op string, obj, old *batchv1.CronJob) subject {
-	s := subject{kind: "CronJob", operation: op}
-	if obj != nil {
-		s.obj, s.spec = obj, &obj.Spec.JobTemplate.Spec.Template.Spec
-	}
-	if old != nil {
-		s.oldSpec = &old.Spec.JobTemplate.Spec.Template.Spec
-	}
-	return s
-}
-
-func (v cronJobValidator) ValidateCreate(ctx context.Context, obj *batchv1.CronJob) (admission.Warnings, error) {
-	return v.a.admit(ctx, v.subject(opCreate, obj, nil))
-}
-
-func (v cronJobValidator) ValidateUpdate(ctx context.Context, old, obj *batchv1.CronJob) (admission.Warnings, error) {
-	return v.a.admit(ctx, v.subject(opUpdate, obj, old))
-}
-
-func (cronJobValidator) ValidateDelete(context.Context, *batchv1.CronJob) (admission.Warnings, error) {
-	return nil, nil
-}
-
-type podValidator struct{ a *admitter }
-
-var _ admission.Validator[*corev1.Pod] = podValidator{}
 
 // mirrorPodAnnotation marks the API copy of a kubelet's static pod.
 const mirrorPodAnnotation = "kubernetes.io/config.mirror"
 
-func (v podValidator) subject(op string, obj, old *corev1.Pod) subject {
-	s := subject{kind: "Pod", operation: op}
-	if obj != nil {
-		s.obj, s.spec = obj, &obj.Spec
-		switch {
-		case obj.Annotations[mirrorPodAnnotation] != "":
-			// The kubelet already runs it; rejecting the mirror changes nothing.
-			s.skipReason = "mirror pod"
-		case ownedByCheckedKind(obj):
-			// The owner's template was checked; only kubectl debug's
-			// ephemeral containers are new to this pod.
-			s.ephemeralOnly = true
+func podValidator(a *admitter) templateValidator[*corev1.Pod] {
+	return templateValidator[*corev1.Pod]{a: a, kind: "Pod",
+		template: func(p *corev1.Pod) *corev1.PodSpec { return &p.Spec },
+		exempt: func(s *subject, p *corev1.Pod) {
+			switch {
+			case p.Annotations[mirrorPodAnnotation] != "":
+				// The kubelet already runs it; rejecting the mirror changes nothing.
+				s.skipReason = "mirror pod"
+			case ownedByCheckedKind(p):
+				// The owner's template was checked; only kubectl debug's
+				// ephemeral containers are new to this pod.
+				s.ephemeralOnly = true
+			}
+		}}
+}
+
+// skipOwned exempts objects whose controller is a checked kind.
+func skipOwned[T client.Object](s *subject, obj T) {
+	if ownedByCheckedKind(obj) {
+		s.skipReason = "owned by a checked workload"
+	}
+}
+
+func (v templateValidator[T]) subject(op string, obj, old T) subject {
+	s := subject{kind: v.kind, operation: op}
+	if !isNil(obj) {
+		s.obj, s.spec = obj, v.template(obj)
+		if v.exempt != nil {
+			v.exempt(&s, obj)
 		}
 	}
-	if old != nil {
-		s.oldSpec = &old.Spec
+	if !isNil(old) {
+		s.oldSpec = v.template(old)
 	}
 	return s
 }
 
-func (v podValidator) ValidateCreate(ctx context.Context, obj *corev1.Pod) (admission.Warnings, error) {
-	return v.a.admit(ctx, v.subject(opCreate, obj, nil))
+func (v templateValidator[T]) ValidateCreate(ctx context.Context, obj T) (admission.Warnings, error) {
+	var none T
+	return v.a.admit(ctx, v.subject(opCreate, obj, none))
 }
 
-func (v podValidator) ValidateUpdate(ctx context.Context, old, obj *corev1.Pod) (admission.Warnings, error) {
+func (v templateValidator[T]) ValidateUpdate(ctx context.Context, old, obj T) (admission.Warnings, error) {
 	return v.a.admit(ctx, v.subject(opUpdate, obj, old))
 }
 
-func (podValidator) ValidateDelete(context.Context, *corev1.Pod) (admission.Warnings, error) {
+func (templateValidator[T]) ValidateDelete(context.Context, T) (admission.Warnings, error) {
 	return nil, nil
+}
+
+// isNil reports whether a typed object pointer is nil; a generic T cannot
+// be compared with nil directly.
+func isNil[T client.Object](obj T) bool {
+	v := reflect.ValueOf(obj)
+	return !v.IsValid() || (v.Kind() == reflect.Pointer && v.IsNil())
 }
 
 // checkedOwners are the controller kinds whose pod templates this webhook

@@ -20,79 +20,79 @@ func TestEveryKind(t *testing.T) {
 	kinds := map[string]kind{
 		"Deployment": {
 			create: func(ctx context.Context, a *admitter) (admission.Warnings, error) {
-				return deploymentValidator{a}.ValidateCreate(ctx, deployment("w", uiImage))
+				return deploymentValidator(a).ValidateCreate(ctx, deployment("w", uiImage))
 			},
 			update: func(ctx context.Context, a *admitter) (admission.Warnings, error) {
-				return deploymentValidator{a}.ValidateUpdate(ctx, deployment("w", okImage), deployment("w", uiImage))
+				return deploymentValidator(a).ValidateUpdate(ctx, deployment("w", okImage), deployment("w", uiImage))
 			},
 			remove: func(ctx context.Context, a *admitter) (admission.Warnings, error) {
-				return deploymentValidator{a}.ValidateDelete(ctx, deployment("w", uiImage))
+				return deploymentValidator(a).ValidateDelete(ctx, deployment("w", uiImage))
 			},
 		},
 		"StatefulSet": {
 			create: func(ctx context.Context, a *admitter) (admission.Warnings, error) {
-				return statefulSetValidator{a}.ValidateCreate(ctx, statefulSet("w", uiImage))
+				return statefulSetValidator(a).ValidateCreate(ctx, statefulSet("w", uiImage))
 			},
 			update: func(ctx context.Context, a *admitter) (admission.Warnings, error) {
-				return statefulSetValidator{a}.ValidateUpdate(ctx, statefulSet("w", okImage), statefulSet("w", uiImage))
+				return statefulSetValidator(a).ValidateUpdate(ctx, statefulSet("w", okImage), statefulSet("w", uiImage))
 			},
 			remove: func(ctx context.Context, a *admitter) (admission.Warnings, error) {
-				return statefulSetValidator{a}.ValidateDelete(ctx, statefulSet("w", uiImage))
+				return statefulSetValidator(a).ValidateDelete(ctx, statefulSet("w", uiImage))
 			},
 		},
 		"DaemonSet": {
 			create: func(ctx context.Context, a *admitter) (admission.Warnings, error) {
-				return daemonSetValidator{a}.ValidateCreate(ctx, daemonSet("w", uiImage))
+				return daemonSetValidator(a).ValidateCreate(ctx, daemonSet("w", uiImage))
 			},
 			update: func(ctx context.Context, a *admitter) (admission.Warnings, error) {
-				return daemonSetValidator{a}.ValidateUpdate(ctx, daemonSet("w", okImage), daemonSet("w", uiImage))
+				return daemonSetValidator(a).ValidateUpdate(ctx, daemonSet("w", okImage), daemonSet("w", uiImage))
 			},
 			remove: func(ctx context.Context, a *admitter) (admission.Warnings, error) {
-				return daemonSetValidator{a}.ValidateDelete(ctx, daemonSet("w", uiImage))
+				return daemonSetValidator(a).ValidateDelete(ctx, daemonSet("w", uiImage))
 			},
 		},
 		"ReplicaSet": {
 			create: func(ctx context.Context, a *admitter) (admission.Warnings, error) {
-				return replicaSetValidator{a}.ValidateCreate(ctx, replicaSet("w", uiImage))
+				return replicaSetValidator(a).ValidateCreate(ctx, replicaSet("w", uiImage))
 			},
 			update: func(ctx context.Context, a *admitter) (admission.Warnings, error) {
-				return replicaSetValidator{a}.ValidateUpdate(ctx, replicaSet("w", okImage), replicaSet("w", uiImage))
+				return replicaSetValidator(a).ValidateUpdate(ctx, replicaSet("w", okImage), replicaSet("w", uiImage))
 			},
 			remove: func(ctx context.Context, a *admitter) (admission.Warnings, error) {
-				return replicaSetValidator{a}.ValidateDelete(ctx, replicaSet("w", uiImage))
+				return replicaSetValidator(a).ValidateDelete(ctx, replicaSet("w", uiImage))
 			},
 		},
 		"Job": {
 			create: func(ctx context.Context, a *admitter) (admission.Warnings, error) {
-				return jobValidator{a}.ValidateCreate(ctx, job("w", uiImage))
+				return jobValidator(a).ValidateCreate(ctx, job("w", uiImage))
 			},
 			update: func(ctx context.Context, a *admitter) (admission.Warnings, error) {
-				return jobValidator{a}.ValidateUpdate(ctx, job("w", okImage), job("w", uiImage))
+				return jobValidator(a).ValidateUpdate(ctx, job("w", okImage), job("w", uiImage))
 			},
 			remove: func(ctx context.Context, a *admitter) (admission.Warnings, error) {
-				return jobValidator{a}.ValidateDelete(ctx, job("w", uiImage))
+				return jobValidator(a).ValidateDelete(ctx, job("w", uiImage))
 			},
 		},
 		"CronJob": {
 			create: func(ctx context.Context, a *admitter) (admission.Warnings, error) {
-				return cronJobValidator{a}.ValidateCreate(ctx, cronJob("w", uiImage))
+				return cronJobValidator(a).ValidateCreate(ctx, cronJob("w", uiImage))
 			},
 			update: func(ctx context.Context, a *admitter) (admission.Warnings, error) {
-				return cronJobValidator{a}.ValidateUpdate(ctx, cronJob("w", okImage), cronJob("w", uiImage))
+				return cronJobValidator(a).ValidateUpdate(ctx, cronJob("w", okImage), cronJob("w", uiImage))
 			},
 			remove: func(ctx context.Context, a *admitter) (admission.Warnings, error) {
-				return cronJobValidator{a}.ValidateDelete(ctx, cronJob("w", uiImage))
+				return cronJobValidator(a).ValidateDelete(ctx, cronJob("w", uiImage))
 			},
 		},
 		"Pod": {
 			create: func(ctx context.Context, a *admitter) (admission.Warnings, error) {
-				return podValidator{a}.ValidateCreate(ctx, pod("w", uiImage))
+				return podValidator(a).ValidateCreate(ctx, pod("w", uiImage))
 			},
 			update: func(ctx context.Context, a *admitter) (admission.Warnings, error) {
-				return podValidator{a}.ValidateUpdate(ctx, pod("w", okImage), pod("w", uiImage))
+				return podValidator(a).ValidateUpdate(ctx, pod("w", okImage), pod("w", uiImage))
 			},
 			remove: func(ctx context.Context, a *admitter) (admission.Warnings, error) {
-				return podValidator{a}.ValidateDelete(ctx, pod("w", uiImage))
+				return podValidator(a).ValidateDelete(ctx, pod("w", uiImage))
 			},
 		},
 	}
@@ -128,26 +128,26 @@ func TestMalformedObjects(t *testing.T) {
 	}
 	ctx := context.Background()
 	calls := map[string]func() (admission.Warnings, error){
-		"nil Deployment":        func() (admission.Warnings, error) { return deploymentValidator{a}.ValidateCreate(ctx, nil) },
-		"nil Deployment update": func() (admission.Warnings, error) { return deploymentValidator{a}.ValidateUpdate(ctx, nil, nil) },
+		"nil Deployment":        func() (admission.Warnings, error) { return deploymentValidator(a).ValidateCreate(ctx, nil) },
+		"nil Deployment update": func() (admission.Warnings, error) { return deploymentValidator(a).ValidateUpdate(ctx, nil, nil) },
 		"empty Deployment": func() (admission.Warnings, error) {
-			return deploymentValidator{a}.ValidateCreate(ctx, &appsv1.Deployment{})
+			return deploymentValidator(a).ValidateCreate(ctx, &appsv1.Deployment{})
 		},
-		"nil StatefulSet": func() (admission.Warnings, error) { return statefulSetValidator{a}.ValidateCreate(ctx, nil) },
+		"nil StatefulSet": func() (admission.Warnings, error) { return statefulSetValidator(a).ValidateCreate(ctx, nil) },
 		"empty StatefulSet": func() (admission.Warnings, error) {
-			return statefulSetValidator{a}.ValidateUpdate(ctx, nil, &appsv1.StatefulSet{})
+			return statefulSetValidator(a).ValidateUpdate(ctx, nil, &appsv1.StatefulSet{})
 		},
-		"nil DaemonSet":            func() (admission.Warnings, error) { return daemonSetValidator{a}.ValidateUpdate(ctx, nil, nil) },
-		"nil ReplicaSet":           func() (admission.Warnings, error) { return replicaSetValidator{a}.ValidateCreate(ctx, nil) },
-		"nil Job":                  func() (admission.Warnings, error) { return jobValidator{a}.ValidateCreate(ctx, nil) },
-		"nil CronJob":              func() (admission.Warnings, error) { return cronJobValidator{a}.ValidateUpdate(ctx, nil, nil) },
-		"empty CronJob":            func() (admission.Warnings, error) { return cronJobValidator{a}.ValidateCreate(ctx, &batchv1.CronJob{}) },
-		"nil Pod":                  func() (admission.Warnings, error) { return podValidator{a}.ValidateCreate(ctx, nil) },
-		"nil Pod delete":           func() (admission.Warnings, error) { return podValidator{a}.ValidateDelete(ctx, nil) },
-		"empty Pod":                func() (admission.Warnings, error) { return podValidator{a}.ValidateCreate(ctx, &corev1.Pod{}) },
-		"containers without image": func() (admission.Warnings, error) { return podValidator{a}.ValidateCreate(ctx, pod("p", "", "")) },
+		"nil DaemonSet":            func() (admission.Warnings, error) { return daemonSetValidator(a).ValidateUpdate(ctx, nil, nil) },
+		"nil ReplicaSet":           func() (admission.Warnings, error) { return replicaSetValidator(a).ValidateCreate(ctx, nil) },
+		"nil Job":                  func() (admission.Warnings, error) { return jobValidator(a).ValidateCreate(ctx, nil) },
+		"nil CronJob":              func() (admission.Warnings, error) { return cronJobValidator(a).ValidateUpdate(ctx, nil, nil) },
+		"empty CronJob":            func() (admission.Warnings, error) { return cronJobValidator(a).ValidateCreate(ctx, &batchv1.CronJob{}) },
+		"nil Pod":                  func() (admission.Warnings, error) { return podValidator(a).ValidateCreate(ctx, nil) },
+		"nil Pod delete":           func() (admission.Warnings, error) { return podValidator(a).ValidateDelete(ctx, nil) },
+		"empty Pod":                func() (admission.Warnings, error) { return podValidator(a).ValidateCreate(ctx, &corev1.Pod{}) },
+		"containers without image": func() (admission.Warnings, error) { return podValidator(a).ValidateCreate(ctx, pod("p", "", "")) },
 		"owner reference with a bad apiVersion": func() (admission.Warnings, error) {
-			return podValidator{a}.ValidateCreate(ctx, controlledBy(pod("p", okImage), "a/b/c", "ReplicaSet"))
+			return podValidator(a).ValidateCreate(ctx, controlledBy(pod("p", okImage), "a/b/c", "ReplicaSet"))
 		},
 	}
 	for name, call := range calls {

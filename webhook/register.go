@@ -41,13 +41,13 @@ func hookFor[T runtime.Object](obj T, v admission.Validator[T]) hook {
 // concurrency bound holds across kinds.
 func hooks(a *admitter) []hook {
 	return []hook{
-		hookFor(&appsv1.Deployment{}, deploymentValidator{a}),
-		hookFor(&appsv1.StatefulSet{}, statefulSetValidator{a}),
-		hookFor(&appsv1.DaemonSet{}, daemonSetValidator{a}),
-		hookFor(&appsv1.ReplicaSet{}, replicaSetValidator{a}),
-		hookFor(&batchv1.Job{}, jobValidator{a}),
-		hookFor(&batchv1.CronJob{}, cronJobValidator{a}),
-		hookFor(&corev1.Pod{}, podValidator{a}),
+		hookFor(&appsv1.Deployment{}, deploymentValidator(a)),
+		hookFor(&appsv1.StatefulSet{}, statefulSetValidator(a)),
+		hookFor(&appsv1.DaemonSet{}, daemonSetValidator(a)),
+		hookFor(&appsv1.ReplicaSet{}, replicaSetValidator(a)),
+		hookFor(&batchv1.Job{}, jobValidator(a)),
+		hookFor(&batchv1.CronJob{}, cronJobValidator(a)),
+		hookFor(&corev1.Pod{}, podValidator(a)),
 	}
 }
 
