@@ -221,7 +221,10 @@ func denialMessage(kind, namespace, name string, lines []denialLine) string {
 			fmt.Fprintf(&b, ": %s", truncate(sanitize(string(f.Code)), 64))
 		}
 		if f.Message != "" {
-			fmt.Fprintf(&b, ": %s", truncate(sanitize(f.Message), fieldMax))
+			// The line already names the image; the engine's message starts
+			// with it too.
+			msg := strings.TrimPrefix(sanitize(f.Message), sanitize(l.image)+": ")
+			fmt.Fprintf(&b, ": %s", truncate(msg, fieldMax))
 		}
 		var where []string
 		if f.Statement != "" {

@@ -97,3 +97,17 @@ func TestDenialMessage(t *testing.T) {
 		t.Errorf("denial should list %d findings and summarise the rest:\n%s", maxDenialLines, got)
 	}
 }
+
+func TestDenialMessageNamesTheImageOnce(t *testing.T) {
+	lines := []denialLine{{containers: []string{"ui"}, image: uiImage, finding: preflight.Finding{
+		Code: preflight.CodeRepositoryPolicyDenies, Statement: "new policy",
+		Message: uiImage + `: statement "new policy" of the repository policy of retail-sample-app-ui denies ecr:BatchGetImage to role EksNodeGroupRole`,
+	}}}
+	got := denialMessage("Deployment", "default", "ui-private", lines)
+	if n := strings.Count(got, uiImage); n != 1 {
+		t.Errorf("the image appears %d times, want once:\n%s", n, got)
+	}
+	if !strings.Contains(got, `RepositoryPolicyDenies: statement "new policy" of the repository policy`) {
+		t.Errorf("the engine's message lost its cause:\n%s", got)
+	}
+}
