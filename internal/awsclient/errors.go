@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
@@ -47,6 +48,10 @@ const (
 	// ClassUnavailable: the service failed (5xx), could not be reached, or
 	// does not implement the operation (as with some emulators).
 	ClassUnavailable Class = "unavailable"
+	// ClassNoCredentials: no credentials could be found or refreshed
+	// (no IRSA, Pod Identity, profile or instance role), so nothing was
+	// asked of AWS at all.
+	ClassNoCredentials Class = "no_credentials"
 	// ClassOther: anything else, e.g. a validation error.
 	ClassOther Class = "error"
 )
@@ -68,6 +73,8 @@ func (e *LookupError) Error() string {
 	switch e.Class {
 	case ClassAccessDenied:
 		return fmt.Sprintf("%s: our credentials are not allowed %s: %v", e.What, e.Action, e.Err)
+	case ClassNoCredentials:
+		return fmt.Sprintf("%s: no AWS credentials: %v", e.What, e.Err)
 	case ClassThrottled:
 		return fmt.Sprintf("%s: throttled by AWS: %v", e.What, e.Err)
 	case ClassTimeout:
@@ -109,6 +116,11 @@ func classify(err error) Class {
 		return ClassNotFound
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return ClassTimeout
+	case strings.Contains(err.Error(), "get identity: "):
+		// smithy's auth middleware wraps every credential failure so, and
+		// the cause may be an HTTP 403 from the instance metadata service,
+		// which must not read as "AWS denied ecr:DescribeImages".
+		return ClassNoCredentials
 	}
 	var apiErr smithy.APIError
 	if errors.As(err, &apiErr) {

@@ -33,7 +33,10 @@ func TestClassOf(t *testing.T) {
 		"an HTTP 429":                    {httpErr(429), awsclient.ClassThrottled},
 		"a validation error":             {&smithy.GenericAPIError{Code: "InvalidParameterException"}, awsclient.ClassOther},
 		"something else":                 {errors.New("boom"), awsclient.ClassOther},
-		"a LookupError keeps its class":  {&awsclient.LookupError{Class: awsclient.ClassThrottled, Err: errors.New("x")}, awsclient.ClassThrottled},
+		"no credentials, the metadata service answering 403": {
+			fmt.Errorf("operation error ECR: DescribeImages, get identity: get credentials: failed to refresh cached credentials: %w", httpErr(403)),
+			awsclient.ClassNoCredentials},
+		"a LookupError keeps its class": {&awsclient.LookupError{Class: awsclient.ClassThrottled, Err: errors.New("x")}, awsclient.ClassThrottled},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

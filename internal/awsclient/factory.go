@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/aws/smithy-go/logging"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
@@ -21,7 +23,12 @@ import (
 // AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> overrides) with the bounded
 // retryer. region may be empty to take it from the environment.
 func LoadConfig(ctx context.Context, region string, retry RetryOptions) (aws.Config, error) {
-	opts := []func(*config.LoadOptions) error{config.WithRetryer(NewRetryer(retry))}
+	opts := []func(*config.LoadOptions) error{
+		config.WithRetryer(NewRetryer(retry)),
+		// The SDK's own warnings (IMDS fallbacks) would land on the CLI's
+		// stderr; every failure reaches the user as a LookupFailed finding.
+		config.WithLogger(logging.Nop{}),
+	}
 	if region != "" {
 		opts = append(opts, config.WithRegion(region))
 	}

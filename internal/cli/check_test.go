@@ -94,6 +94,9 @@ func TestCheckAgainstMoto(t *testing.T) {
 				t.Errorf("text output lacks %q:\n%s", want, out)
 			}
 		}
+		if n := strings.Count(out, seed.Image); n != 1 {
+			t.Errorf("text output names the image %d times, want once (on its verdict line):\n%s", n, out)
+		}
 	})
 	t.Run("a pullable image and a skipped one exit 0", func(t *testing.T) {
 		code, out, stderr := run("check", "-o", "json", role, acct.Image("open", "v1"), "nginx:1.27")

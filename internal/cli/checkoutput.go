@@ -39,7 +39,9 @@ func writeResults(w io.Writer, format string, results []preflight.Result) error 
 	for _, r := range results {
 		fmt.Fprintf(&b, "%-12s %s\n", r.Verdict, r.Image)
 		for _, f := range r.Findings {
-			fmt.Fprintf(&b, "  %s %s: %s\n", f.Severity, f.Code, f.Message)
+			// The header line names the image; messages start with it
+			// so they stand alone in JSON.
+			fmt.Fprintf(&b, "  %s %s: %s\n", f.Severity, f.Code, strings.TrimPrefix(f.Message, r.Image+": "))
 			if f.Fix != "" {
 				fmt.Fprintf(&b, "    fix: %s\n", f.Fix)
 			}

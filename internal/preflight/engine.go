@@ -472,6 +472,9 @@ func lookupFailed(what string, err error) Finding {
 	case errors.As(err, &le) && le.Class == awsclient.ClassAccessDenied:
 		f.Message = fmt.Sprintf("%s: our credentials are not allowed %s", what, le.Action)
 		f.Fix = fmt.Sprintf("grant %s to ecr-preflight's own IAM role", le.Action)
+	case errors.As(err, &le) && le.Class == awsclient.ClassNoCredentials:
+		f.Message = what + ": ecr-preflight has no AWS credentials"
+		f.Fix = "give ecr-preflight credentials: IRSA or EKS Pod Identity in a cluster; AWS_PROFILE or AWS_ACCESS_KEY_ID locally"
 	case errors.As(err, &le) && le.Class == awsclient.ClassThrottled:
 		f.Message = what + ": AWS throttled the lookup"
 		f.Fix = "retry; raise the cache TTLs if this is frequent"

@@ -149,6 +149,8 @@ func TestCheck(t *testing.T) {
 		roles   []string
 		verdict []Verdict
 		codes   [][]Code
+		// messages are fragments every result's findings must contain.
+		messages []string
 	}{
 		"the seed image is not pullable because of statement new policy": {
 			lookups: seedLookups, images: []string{seedImage}, roles: []string{seedRole},
@@ -195,6 +197,16 @@ func TestCheck(t *testing.T) {
 			images: []string{seedImage}, roles: []string{seedRole},
 			verdict: []Verdict{VerdictUnknown}, codes: [][]Code{{CodeLookupFailed}},
 		},
+		"no AWS credentials is unknown, and says so": {
+			lookups: func() *fakeLookups {
+				f := seedLookups()
+				f.describeErr = &awsclient.LookupError{What: "describing images", Class: awsclient.ClassNoCredentials, Err: errors.New("get identity: no credentials")}
+				return f
+			},
+			images:  []string{seedImage},
+			verdict: []Verdict{VerdictUnknown}, codes: [][]Code{{CodeLookupFailed}},
+			messages: []string{"has no AWS credentials"},
+		},
 		"a node role that does not exist leaves the answer unknown": {
 			lookups: seedLookups, images: []string{seedImage}, roles: []string{"arn:aws:iam::1234567890:role/Ghost"},
 			verdict: []Verdict{VerdictUnknown}, codes: [][]Code{{CodeLookupFailed}},
@@ -230,6 +242,11 @@ func TestCheck(t *testing.T) {
 				for _, f := range r.Findings {
 					if !strings.Contains(f.Message, r.Image) && f.Code != CodeInvalidImageReference {
 						t.Errorf("message %q does not name the image", f.Message)
+					}
+				}
+				for _, m := range tc.messages {
+					if !slices.ContainsFunc(r.Findings, func(f Finding) bool { return strings.Contains(f.Message, m) }) {
+						t.Errorf("no finding says %q: %+v", m, r.Findings)
 					}
 				}
 			}
