@@ -218,8 +218,22 @@ func (e *Engine) check(ctx context.Context, images []string, roles []string) []R
 		g.indexes = append(g.indexes, i)
 	}
 
-	// Role policies are looked up once per check, shared by every repository.
-	roleInfo := e.lookupRoles(ctx, roles)
+	if len(order) == 0 {
+		return out
+	}
+	// Role policies are looked up once per check, shared by every
+	// repository, while the repositories' own lookups run: a cold admission
+	// waits for the slowest chain, not for the sum of them.
+	var roleInfo []roleAnswer
+	rolesDone := make(chan struct{})
+	go func() {
+		defer close(rolesDone)
+		roleInfo = e.lookupRoles(ctx, roles)
+	}()
+	awaitRoles := func() []roleAnswer {
+		<-rolesDone
+		return roleInfo
+	}
 
 	var mu sync.Mutex
 	eg := errgroup.Group{}
@@ -227,7 +241,7 @@ func (e *Engine) check(ctx context.Context, images []string, roles []string) []R
 	for _, k := range order {
 		g := groups[k]
 		eg.Go(func() error {
-			results := e.checkRepository(ctx, g, roleInfo)
+			results := e.checkRepository(ctx, g, len(roles) > 0, awaitRoles)
 			mu.Lock()
 			for j, i := range g.indexes {
 				out[i] = results[j]
@@ -302,7 +316,9 @@ func (e *Engine) lookupRole(ctx context.Context, arn string) roleAnswer {
 	return ans
 }
 
-func (e *Engine) checkRepository(ctx context.Context, g *repoGroup, roles []roleAnswer) []Result {
+// checkRepository answers for the images of one repository. awaitRoles
+// blocks until the candidate roles' policies are known.
+func (e *Engine) checkRepository(ctx context.Context, g *repoGroup, withRoles bool, awaitRoles func() []roleAnswer) []Result {
 	t := g.target
 	results := make([]Result, len(g.images))
 	for j, img := range g.images {
@@ -324,7 +340,19 @@ func (e *Engine) checkRepository(ctx context.Context, g *repoGroup, roles []role
 			ids[j].Tag = "" // the runtime pulls by digest and ignores the tag
 		}
 	}
-	_, missing, err := e.lookups.DescribeImages(ctx, t.Region, t.Account, t.Repository, ids)
+	// Existence and the resource policies are independent lookups.
+	var (
+		missing  []awsclient.ImageID
+		err      error
+		res      resourcePolicies
+		problems []Finding
+		wg       sync.WaitGroup
+	)
+	wg.Go(func() { _, missing, err = e.lookups.DescribeImages(ctx, t.Region, t.Account, t.Repository, ids) })
+	if withRoles {
+		wg.Go(func() { res, problems = e.resourcePolicies(ctx, t) })
+	}
+	wg.Wait()
 	repositoryExists := true
 	switch {
 	case errors.Is(err, awsclient.ErrRepositoryNotFound):
@@ -342,12 +370,11 @@ func (e *Engine) checkRepository(ctx context.Context, g *repoGroup, roles []role
 	}
 
 	// Pullability: only meaningful once the repository may exist.
-	if repositoryExists && len(roles) > 0 {
-		res, problems := e.resourcePolicies(ctx, t)
+	if repositoryExists && withRoles {
 		for _, p := range problems {
 			addAll(p)
 		}
-		for _, role := range roles {
+		for _, role := range awaitRoles() {
 			if role.problem != nil {
 				// Judging on part of a role's policies could invent a
 				// denial; what could not be read leaves the answer unknown.
