@@ -23,7 +23,8 @@ help: ## Show this help.
 
 .PHONY: demo
 demo: build envtest-assets ## Play the seed scenario: local API server + moto + the webhook.
-	@e2e/demo/demo.sh
+	@command -v moto_server >/dev/null || { echo "moto_server not found: the demo needs moto 5.2.1 (pip install 'moto[server]==5.2.1')" >&2; exit 1; }
+	@go run ./e2e/demo -binary $(BIN_DIR)/ecr-preflight
 
 .PHONY: test
 test: envtest-assets ## Run unit, integration (moto) and envtest (kube-apiserver) tests with -race.

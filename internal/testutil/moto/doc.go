@@ -8,9 +8,9 @@
 // integration suite can never pass by not running.
 //
 // moto keeps separate state per account. Requests act as the account chosen,
-// in order, by the server's MOTO_ACCOUNT_ID, the x-moto-account-id request
-// header (ConfigAs), or the access key, which is 123456789012 (DefaultAccount)
-// for any key not issued by moto, and the role's account for credentials
-// from sts:AssumeRole (moto accepts any role ARN, existing or not, and
-// enforces no policy).
+// in order, by the server's MOTO_ACCOUNT_ID (WithAccountID), the
+// x-moto-account-id request header (ConfigAs), or the access key, which is
+// 123456789012 (DefaultAccount) for any key not issued by moto, and the
+// role's account for credentials from sts:AssumeRole (moto accepts any role
+// ARN, existing or not, and enforces no policy).
 package moto

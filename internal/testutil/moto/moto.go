@@ -40,10 +40,28 @@ type Server struct {
 	done   chan struct{}
 }
 
+// Option changes how Start runs the server.
+type Option func(*options)
+
+type options struct {
+	env []string
+}
+
+// WithAccountID makes the server act as account for every request, whatever
+// the credentials (moto's MOTO_ACCOUNT_ID). A separate process, such as the
+// webhook under test, then sees that account without sending moto's header.
+func WithAccountID(account string) Option {
+	return func(o *options) { o.env = append(o.env, "MOTO_ACCOUNT_ID="+account) }
+}
+
 // Start starts moto_server on a free loopback port with AWS managed IAM
 // policies loaded, waits until it answers, and stops it when the test ends.
-func Start(t testing.TB) *Server {
+func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	bin, err := exec.LookPath("moto_server")
 	if err != nil {
 		t.Fatalf("moto_server is not on PATH (install moto[server] 5.x): %v", err)
@@ -58,7 +76,7 @@ func Start(t testing.TB) *Server {
 		done:   make(chan struct{}),
 	}
 	s.cmd = exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
-	s.cmd.Env = append(os.Environ(), "MOTO_IAM_LOAD_MANAGED_POLICIES=true")
+	s.cmd.Env = append(append(os.Environ(), "MOTO_IAM_LOAD_MANAGED_POLICIES=true"), o.env...)
 	s.cmd.Stdout, s.cmd.Stderr = s.output, s.output
 	// Own process group, so that stopping it reaches any child it spawns.
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -32,3 +32,14 @@ func TestServerActsAsTheChosenAccount(t *testing.T) {
 	}
 	s.Reset(t)
 }
+
+func TestWithAccountIDActsAsThatAccountForAnyCredentials(t *testing.T) {
+	s := moto.Start(t, moto.WithAccountID("1234567890"))
+	out, err := sts.NewFromConfig(s.Config()).GetCallerIdentity(moto.Context(t), &sts.GetCallerIdentityInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := aws.ToString(out.Account); got != "1234567890" {
+		t.Errorf("account = %s, want 1234567890", got)
+	}
+}

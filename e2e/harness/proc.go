@@ -1,0 +1,71 @@
+package harness
+
+import (
+	"bytes"
+	"net"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/ecr-preflight/ecr-preflight/internal/testutil/moto"
+)
+
+// Fake static credentials: moto accepts any, and acts as the seed's account
+// whatever they are (moto.WithAccountID).
+const (
+	fakeAccessKey = "AKIAE2ETESTING000000"
+	fakeSecretKey = "e2e-secret"
+)
+
+// AWSEnv is the environment of a process that reaches AWS through moto
+// only: its endpoint, fake static credentials and region us-west-2. It
+// drops the caller's AWS_* variables and config files, so no real profile,
+// role or endpoint can leak in.
+func (e *Env) AWSEnv() []string {
+	env := make([]string, 0, len(os.Environ())+8)
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "AWS_") || strings.HasPrefix(kv, "KUBECONFIG=") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env,
+		"AWS_ENDPOINT_URL="+e.Moto.URL,
+		"AWS_ACCESS_KEY_ID="+fakeAccessKey,
+		"AWS_SECRET_ACCESS_KEY="+fakeSecretKey,
+		"AWS_REGION="+moto.Region,
+		"AWS_CONFIG_FILE="+os.DevNull,
+		"AWS_SHARED_CREDENTIALS_FILE="+os.DevNull,
+		"AWS_EC2_METADATA_DISABLED=true",
+	)
+}
+
+// freePort returns a loopback port that was free a moment ago. The child
+// that binds it may lose a race with another process; it then exits with
+// "address already in use" and Serve reports that.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = l.Close() }()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// syncBuffer collects a child's output while the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
