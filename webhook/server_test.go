@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"testing"
@@ -21,6 +20,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/ecr-preflight/ecr-preflight/certs/certstest"
+
+	"github.com/ecr-preflight/ecr-preflight/internal/testutil/loopback"
 )
 
 // noopPath serves a validator that allows everything, the baseline the
@@ -53,7 +54,7 @@ func startServer(tb testing.TB, o Options) *testServer {
 	if _, err := certstest.Write(dir, "ecr-preflight-test"); err != nil {
 		tb.Fatal(err)
 	}
-	port := freePort(tb)
+	port := loopback.Port(tb)
 	srv := crwebhook.NewServer(crwebhook.Options{Host: "127.0.0.1", Port: port, CertDir: dir})
 	if err := RegisterWithServer(srv, o); err != nil {
 		tb.Fatal(err)
@@ -84,16 +85,6 @@ func startServer(tb testing.TB, o Options) *testServer {
 	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, MaxIdleConnsPerHost: 16}
 	tb.Cleanup(tr.CloseIdleConnections)
 	return &testServer{url: "https://127.0.0.1:" + strconv.Itoa(port), client: &http.Client{Transport: tr, Timeout: 10 * time.Second}}
-}
-
-func freePort(tb testing.TB) int {
-	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // review builds an AdmissionReview for obj (and old on UPDATE).

@@ -1,11 +1,8 @@
 package harness
 
 import (
-	"bytes"
-	"net"
 	"os"
 	"strings"
-	"sync"
 
 	"github.com/ecr-preflight/ecr-preflight/internal/testutil/moto"
 )
@@ -38,34 +35,4 @@ func (e *Env) AWSEnv() []string {
 		"AWS_SHARED_CREDENTIALS_FILE="+os.DevNull,
 		"AWS_EC2_METADATA_DISABLED=true",
 	)
-}
-
-// freePort returns a loopback port that was free a moment ago. The child
-// that binds it may lose a race with another process; it then exits with
-// "address already in use" and Serve reports that.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// syncBuffer collects a child's output while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/ecr-preflight/ecr-preflight/certs/certstest"
+
+	"github.com/ecr-preflight/ecr-preflight/internal/testutil/loopback"
 )
 
 const (
@@ -54,7 +56,7 @@ type Webhook struct {
 	metricsURL string
 	healthURL  string
 	cmd        *exec.Cmd
-	output     *syncBuffer
+	output     *loopback.Buffer
 	done       chan struct{}
 	stopOnce   sync.Once
 }
@@ -75,7 +77,7 @@ func (e *Env) Serve(t testing.TB, o ServeOptions) *Webhook {
 	}
 	var ports [3]int
 	for i := range ports {
-		if ports[i], err = freePort(); err != nil {
+		if ports[i], err = loopback.FreePort(); err != nil {
 			t.Fatalf("finding a free port: %v", err)
 		}
 	}
@@ -110,7 +112,7 @@ func (e *Env) Serve(t testing.TB, o ServeOptions) *Webhook {
 		Args:       append([]string{e.Binary}, args...),
 		metricsURL: "http://127.0.0.1:" + strconv.Itoa(ports[1]) + "/metrics",
 		healthURL:  "http://127.0.0.1:" + strconv.Itoa(ports[2]) + "/readyz",
-		output:     &syncBuffer{},
+		output:     &loopback.Buffer{},
 		done:       make(chan struct{}),
 	}
 	w.cmd = exec.Command(e.Binary, args...)

@@ -8,10 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +23,8 @@ import (
 
 	"github.com/ecr-preflight/ecr-preflight/certs/certstest"
 	"github.com/ecr-preflight/ecr-preflight/internal/preflight"
+
+	"github.com/ecr-preflight/ecr-preflight/internal/testutil/loopback"
 )
 
 const (
@@ -73,12 +73,12 @@ func startStandalone(t *testing.T, mode string, shutdownDelay time.Duration) *st
 	o := NewServeOptions()
 	o.Standalone = true
 	o.BindAddress = "127.0.0.1"
-	o.Port = freePort(t)
+	o.Port = loopback.Port(t)
 	o.CertDir = dir
 	o.Mode = mode
 	o.NodeRoleARNs = []string{seedRole}
-	o.MetricsBindAddress = fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	o.HealthProbeBindAddress = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	o.MetricsBindAddress = fmt.Sprintf("127.0.0.1:%d", loopback.Port(t))
+	o.HealthProbeBindAddress = fmt.Sprintf("127.0.0.1:%d", loopback.Port(t))
 	o.ShutdownDelay = shutdownDelay
 	if err := o.Validate(); err != nil {
 		t.Fatal(err)
@@ -155,16 +155,6 @@ func (s *standalone) admit(t *testing.T, body []byte) *admissionv1.AdmissionResp
 		t.Fatalf("HTTP %d: no AdmissionReview response: %v", resp.StatusCode, err)
 	}
 	return ar.Response
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func deploymentReview(t *testing.T, images ...string) []byte {
@@ -308,29 +298,10 @@ func TestServeShutdownDelay(t *testing.T) {
 // before anything reaches out to AWS.
 func TestServeBadCertDir(t *testing.T) {
 	dir := t.TempDir()
-	var out syncBuffer
+	var out loopback.Buffer
 	code := Execute([]string{"serve", "--standalone", "--cert-dir", dir, "--node-role-arn", seedRole,
 		"--metrics-bind-address", "0", "--health-probe-bind-address", "0"}, nil, &out, &out)
 	if code != ExitFail || !strings.Contains(out.String(), "error: loading serving certificate from "+dir+" (want tls.crt and tls.key)") {
 		t.Errorf("exit %d: %s", code, out.String())
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the loggers' goroutines: serve
-// installs its logger process-wide.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -1,15 +1,12 @@
 package moto
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/ecr-preflight/ecr-preflight/internal/testutil/loopback"
 )
 
 const (
@@ -36,7 +35,7 @@ type Server struct {
 	URL string
 
 	cmd    *exec.Cmd
-	output *syncBuffer
+	output *loopback.Buffer
 	done   chan struct{}
 }
 
@@ -66,13 +65,13 @@ func Start(t testing.TB, opts ...Option) *Server {
 	if err != nil {
 		t.Fatalf("moto_server is not on PATH (install moto[server] 5.x): %v", err)
 	}
-	port, err := freePort()
+	port, err := loopback.FreePort()
 	if err != nil {
 		t.Fatalf("finding a free port for moto_server: %v", err)
 	}
 	s := &Server{
 		URL:    "http://127.0.0.1:" + strconv.Itoa(port),
-		output: &syncBuffer{},
+		output: &loopback.Buffer{},
 		done:   make(chan struct{}),
 	}
 	s.cmd = exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
@@ -173,31 +172,4 @@ func Context(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// syncBuffer is a bytes.Buffer safe for the process's writes and our reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
