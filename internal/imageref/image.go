@@ -35,9 +35,25 @@ func (k Kind) String() string {
 // tag nor a digest.
 const DefaultTag = "latest"
 
-// ErrInvalidReference is wrapped by every error Parse returns, so callers can
-// tell "this reference can never be pulled" from other failures.
+// ErrInvalidReference is matched (errors.Is) by every error Parse returns, so
+// callers can tell "this reference can never be pulled" from other failures.
 var ErrInvalidReference = errors.New("invalid image reference")
+
+// InvalidReferenceError is the error Parse returns: the reference and why it
+// cannot be pulled, so a message can name the cause without the prefix.
+type InvalidReferenceError struct {
+	Reference string
+	Cause     error
+}
+
+func (e *InvalidReferenceError) Error() string {
+	return fmt.Sprintf("%v %q: %v", ErrInvalidReference, e.Reference, e.Cause)
+}
+
+// Is makes errors.Is(err, ErrInvalidReference) true.
+func (e *InvalidReferenceError) Is(target error) bool { return target == ErrInvalidReference }
+
+func (e *InvalidReferenceError) Unwrap() error { return e.Cause }
 
 // Image is a parsed image reference. For Kind NotECR only Original, Kind,
 // SkipReason, Registry, Repository, Tag and Digest are set.
@@ -83,7 +99,7 @@ func Parse(s string) (Image, error) {
 	img := Image{Original: s}
 	named, err := reference.ParseNormalizedNamed(s)
 	if err != nil {
-		return img, fmt.Errorf("%w %q: %w", ErrInvalidReference, s, err)
+		return img, &InvalidReferenceError{Reference: s, Cause: err}
 	}
 	img.Registry = reference.Domain(named)
 	img.Repository = reference.Path(named)
@@ -99,7 +115,7 @@ func Parse(s string) (Image, error) {
 
 	h, ok, reason, err := parseHost(img.Registry)
 	if err != nil {
-		return img, fmt.Errorf("%w %q: %w", ErrInvalidReference, s, err)
+		return img, &InvalidReferenceError{Reference: s, Cause: err}
 	}
 	if !ok {
 		img.Kind, img.SkipReason = NotECR, reason

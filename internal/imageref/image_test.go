@@ -188,6 +188,10 @@ func TestParseErrors(t *testing.T) {
 			if !errors.Is(err, ErrInvalidReference) {
 				t.Errorf("Parse(%q) error %v does not wrap ErrInvalidReference", in, err)
 			}
+			var invalid *InvalidReferenceError
+			if !errors.As(err, &invalid) || invalid.Cause == nil || invalid.Reference != in {
+				t.Errorf("Parse(%q) error %#v: want an *InvalidReferenceError naming the reference and its cause", in, err)
+			}
 			if got.Original != in {
 				t.Errorf("Parse(%q).Original = %q, want the input even on error", in, got.Original)
 			}

@@ -193,9 +193,13 @@ func (e *Engine) check(ctx context.Context, images []string, roles []string) []R
 		img, err := imageref.Parse(s)
 		switch {
 		case err != nil:
+			cause := err
+			if invalid := (*imageref.InvalidReferenceError)(nil); errors.As(err, &invalid) {
+				cause = invalid.Cause
+			}
 			out[i] = Result{Image: s, Verdict: VerdictNotPullable, Findings: []Finding{{
 				Code: CodeInvalidImageReference, Severity: SeverityError,
-				Message: fmt.Sprintf("%q is not a valid image reference: %v", s, errors.Unwrap(err)),
+				Message: fmt.Sprintf("%q is not a valid image reference: %v", s, cause),
 				Fix:     "use REGISTRY/REPOSITORY[:TAG][@sha256:DIGEST] with a lower-case repository",
 			}}}
 			continue

@@ -186,6 +186,7 @@ func TestCheck(t *testing.T) {
 		"an unparsable reference is its own finding": {
 			lookups: seedLookups, images: []string{"Not A Reference"},
 			verdict: []Verdict{VerdictNotPullable}, codes: [][]Code{{CodeInvalidImageReference}},
+			messages: []string{`"Not A Reference" is not a valid image reference: invalid reference format`},
 		},
 		"an AWS failure is unknown, never not-pullable": {
 			lookups: func() *fakeLookups {
