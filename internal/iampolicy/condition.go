@@ -137,6 +137,12 @@ func compileCondValue(fam family, raw string, vars bool) (condValue, error) {
 		v.arn = compileARNPattern(raw, vars)
 		return v, nil
 	}
+	if vars && !takesVariables(fam) {
+		if strings.Contains(raw, "${") {
+			return v, fmt.Errorf("value %q: AWS supports policy variables only with String, ARN and Bool operators", raw)
+		}
+		vars = false
+	}
 	if vars {
 		v.toks = tokenize(raw, true, false)
 		if hasVariable(v.toks) {
@@ -159,6 +165,16 @@ func compileCondValue(fam family, raw string, vars bool) (condValue, error) {
 		return v, err
 	}
 	return v, nil
+}
+
+// takesVariables reports whether AWS substitutes policy variables in values
+// of fam: not under Numeric, Date, Binary, IpAddress or Null.
+func takesVariables(fam family) bool {
+	switch fam {
+	case famNumeric, famDate, famBinary, famIP, famNull:
+		return false
+	}
+	return true
 }
 
 // parseTyped fills in the typed form of raw for fam.
@@ -219,6 +235,7 @@ var dateLayouts = []string{
 	"2006-01-02T15:04Z07:00",
 	"2006-01-02T15:04",
 	"2006-01-02",
+	"2006-01", // W3C's year-and-month; a bare year reads as epoch seconds
 }
 
 func parseDate(s string) (time.Time, bool) {

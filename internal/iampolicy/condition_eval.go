@@ -3,6 +3,7 @@ package iampolicy
 import (
 	"bytes"
 	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -24,7 +25,7 @@ func (c *condition) eval(ec *evalCtx, unknown *[]string) tri {
 		// The key is present: Null holds for a "false" value.
 		r := tFalse
 		for i := range c.values {
-			r = r.or(c.nullValue(&c.values[i], false, ec, unknown))
+			r = r.or(triOf(!c.values[i].b))
 		}
 		return r
 	}
@@ -39,6 +40,11 @@ func (c *condition) eval(ec *evalCtx, unknown *[]string) tri {
 		}
 		return r
 	case setAll:
+		// AWS: ForAllValues holds when the key resolves to a null data set,
+		// such as an empty string.
+		if !slices.ContainsFunc(vals, func(v string) bool { return v != "" }) {
+			return tTrue
+		}
 		r := tTrue
 		for _, v := range vals {
 			r = r.and(c.applyOne(v, ec, unknown))
@@ -69,10 +75,6 @@ func (c *condition) absent() tri {
 	case c.fam == famNull:
 		r := tFalse
 		for i := range c.values {
-			// With variables in a Null value we cannot tell; treat literally.
-			if c.values[i].vars {
-				continue
-			}
 			r = r.or(triOf(c.values[i].b))
 		}
 		return r
@@ -82,18 +84,6 @@ func (c *condition) absent() tri {
 		return tFalse
 	}
 	return triOf(c.negated)
-}
-
-func (c *condition) nullValue(v *condValue, absent bool, ec *evalCtx, unknown *[]string) tri {
-	if !v.vars {
-		return triOf(v.b == absent)
-	}
-	s, r := resolveText(v.toks, ec, unknown)
-	if r != tTrue {
-		return r
-	}
-	b, ok := parseBoolText(s)
-	return triOf(ok && b == absent)
 }
 
 func (v *condValue) unknownVariables(ec *evalCtx, unknown *[]string) {

@@ -173,8 +173,8 @@ func TestPolicyVariables(t *testing.T) {
 			map[string][]string{"aws:PrincipalTag/p": {"${aws:PrincipalAccount}"}}, holds, nil},
 		"without Version a variable is literal text": {"", `{"StringEquals": {"aws:PrincipalTag/p": "${aws:PrincipalAccount}"}}`,
 			map[string][]string{"aws:PrincipalTag/p": {acct}}, fails, nil},
-		"a variable in a Date value is parsed after substitution": {"2012-10-17", `{"DateLessThan": {"aws:CurrentTime": "${aws:PrincipalTag/expires}"}}`,
-			map[string][]string{"aws:PrincipalTag/expires": {"2027-01-01T00:00:00Z"}}, holds, nil},
+		"a variable in a Bool value is substituted": {"2012-10-17", `{"Bool": {"aws:SecureTransport": "${aws:PrincipalTag/tls}"}}`,
+			map[string][]string{"aws:PrincipalTag/tls": {"true"}}, holds, nil},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -113,6 +113,11 @@ func (ev *evaluator) sides(set *PolicySet) sides {
 	if s.hasBoundary {
 		s.boundary = tFalse
 	}
+	if ev.ec.principal.kind == pkRoot {
+		// The account's root user has full access in its own account: no
+		// identity policy is needed (SCPs, RCPs and Denies still apply).
+		s.identity = tTrue
+	}
 	for i := range ev.items {
 		it := &ev.items[i]
 		if it.st.deny {

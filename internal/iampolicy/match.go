@@ -117,7 +117,46 @@ func compileARNPattern(s string, vars bool) arnPattern {
 	if s == "*" {
 		return arnPattern{all: true}
 	}
-	toks := tokenize(s, vars, true)
+	return compileARNTokens(tokenize(s, vars, true))
+}
+
+// compileResourcePattern compiles a Resource or NotResource entry. AWS
+// substitutes policy variables only in the resource part of the ARN, after
+// the fifth colon; before it, ${...} is literal text (and so matches no ARN).
+func compileResourcePattern(s string, vars bool) arnPattern {
+	if s == "*" || !vars {
+		return compileARNPattern(s, false)
+	}
+	at := resourcePartStart(s)
+	toks := tokenize(s[:at], false, true)
+	rest := tokenize(s[at:], true, true)
+	if n := len(toks); n > 0 && len(rest) > 0 && toks[n-1].op == 'l' && rest[0].op == 'l' {
+		toks[n-1].lit += rest[0].lit
+		rest = rest[1:]
+	}
+	return compileARNTokens(append(toks, rest...))
+}
+
+// resourcePartStart returns the index just past the fifth colon of an ARN
+// pattern, not counting colons inside ${...}; len(s) if there are fewer.
+func resourcePartStart(s string) int {
+	colons := 0
+	for i := 0; i < len(s); i++ {
+		switch {
+		case s[i] == '$' && i+1 < len(s) && s[i+1] == '{':
+			if end := strings.IndexByte(s[i:], '}'); end > 0 {
+				i += end
+			}
+		case s[i] == ':':
+			if colons++; colons == 5 {
+				return i + 1
+			}
+		}
+	}
+	return len(s)
+}
+
+func compileARNTokens(toks []token) arnPattern {
 	p := arnPattern{loose: markCrossing(toks), vars: hasVariable(toks)}
 	if parts, ok := splitTokens(toks); ok {
 		p.partwise = true

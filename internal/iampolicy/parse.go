@@ -81,10 +81,18 @@ func parsePolicy(data []byte, kind Source) (*Policy, error) {
 			return nil, errAt("Statement", err.Error())
 		}
 		p.statements = make([]statement, 0, len(items))
+		firstBySid := map[string]int{}
 		for i, item := range items {
-			st, err := parseStatement(item, "Statement["+strconv.Itoa(i)+"]", i, vars, kind)
+			path := "Statement[" + strconv.Itoa(i) + "]"
+			st, err := parseStatement(item, path, i, vars, kind)
 			if err != nil {
 				return nil, err
+			}
+			if isIAMPolicy(kind) && st.sid != "" {
+				if first, dup := firstBySid[st.sid]; dup {
+					return nil, errAt(path+".Sid", fmt.Sprintf("%q is also the Sid of Statement[%d]; Sids must be unique in %s", st.sid, first, kindName(kind)))
+				}
+				firstBySid[st.sid] = i
 			}
 			p.statements = append(p.statements, st)
 		}
@@ -110,7 +118,10 @@ func parseStatement(raw json.RawMessage, path string, index int, vars bool, kind
 			return st, err
 		}
 		if sid != "" {
-			st.label = sid
+			st.label, st.sid = sid, sid
+		}
+		if isIAMPolicy(kind) && strings.IndexFunc(sid, notAlphanumeric) >= 0 {
+			return st, errAt(path+".Sid", fmt.Sprintf("must contain only A-Z, a-z and 0-9 in %s, got %q", kindName(kind), sid))
 		}
 	}
 
@@ -141,6 +152,13 @@ func parseStatement(raw json.RawMessage, path string, index int, vars bool, kind
 	st.notAction = name == "NotAction"
 	st.actions = make([]glob, len(actions))
 	for i, a := range actions {
+		if a != "*" && strings.IndexByte(a, ':') <= 0 {
+			at := path + "." + name
+			if jsonKind(raw) == "array" {
+				at += "[" + strconv.Itoa(i) + "]"
+			}
+			return st, errAt(at, fmt.Sprintf(`must be "*" or SERVICE:ACTION (e.g. ecr:BatchGetImage), got %q`, a))
+		}
 		st.actions[i] = compileGlob(tokenize(strings.ToLower(a), false, true))
 	}
 
@@ -157,7 +175,7 @@ func parseStatement(raw json.RawMessage, path string, index int, vars bool, kind
 		st.hasResource, st.notResource = true, name == "NotResource"
 		st.resources = make([]arnPattern, len(resources))
 		for i, r := range resources {
-			st.resources[i] = compileARNPattern(r, vars)
+			st.resources[i] = compileResourcePattern(r, vars)
 		}
 	}
 
@@ -171,6 +189,9 @@ func parseStatement(raw json.RawMessage, path string, index int, vars bool, kind
 			return st, errAt(path+"."+name, "prohibited field in "+kindName(kind))
 		}
 		st.hasPrincipal, st.notPrincipal = true, name == "NotPrincipal"
+		if st.notPrincipal && !st.deny {
+			return st, errAt(path+".NotPrincipal", `is supported only with "Effect": "Deny"`)
+		}
 		if st.principals, err = parsePrincipal(raw, path+"."+name); err != nil {
 			return st, err
 		}
@@ -182,6 +203,15 @@ func parseStatement(raw json.RawMessage, path string, index int, vars bool, kind
 		}
 	}
 	return st, nil
+}
+
+// isIAMPolicy reports whether kind is stored by IAM, whose grammar is
+// stricter about Sids than resource policies (the seed's repository policy
+// has Sid "new policy").
+func isIAMPolicy(kind Source) bool { return kind == SourceIdentity || kind == SourceBoundary }
+
+func notAlphanumeric(r rune) bool {
+	return (r < 'a' || r > 'z') && (r < 'A' || r > 'Z') && (r < '0' || r > '9')
 }
 
 func kindName(kind Source) string {
@@ -273,8 +303,8 @@ func parseConditions(raw json.RawMessage, path string, vars bool) ([]condition, 
 		}
 		for _, key := range sortedKeys(keys) {
 			keyPath := opPath + "." + key
-			if key == "" {
-				return nil, errAt(opPath, "empty condition key")
+			if strings.IndexByte(key, ':') <= 0 {
+				return nil, errAt(keyPath, "a condition key must start with its service, e.g. aws:SourceVpce")
 			}
 			values, err := conditionValues(keys[key], keyPath)
 			if err != nil {
@@ -371,17 +401,38 @@ func stringList(raw json.RawMessage, path string) ([]string, error) {
 
 // object decodes a JSON object into its fields.
 func object(raw []byte, path string) (map[string]json.RawMessage, error) {
+	if !json.Valid(raw) {
+		var v any
+		err := json.Unmarshal(raw, &v)
+		return nil, errAt(path, "invalid JSON: "+err.Error())
+	}
 	if k := jsonKind(raw); k != "object" {
-		if k == "invalid" {
-			var v any
-			if err := json.Unmarshal(raw, &v); err != nil {
-				return nil, errAt(path, "invalid JSON: "+err.Error())
-			}
-		}
 		return nil, errAt(path, "must be an object, got "+k)
 	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &fields); err != nil {
+	// Decoded key by key: encoding/json keeps the last of two equal keys,
+	// which would silently drop, say, the first of two StringEquals blocks.
+	// AWS's grammar forbids repeating a key.
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if _, err := dec.Token(); err != nil { // {
+		return nil, errAt(path, "invalid JSON: "+err.Error())
+	}
+	fields := map[string]json.RawMessage{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, errAt(path, "invalid JSON: "+err.Error())
+		}
+		key, _ := tok.(string)
+		var value json.RawMessage
+		if err := dec.Decode(&value); err != nil {
+			return nil, errAt(joinPath(path, key), "invalid JSON: "+err.Error())
+		}
+		if _, dup := fields[key]; dup {
+			return nil, errAt(joinPath(path, key), "duplicate key (AWS allows each key once per object)")
+		}
+		fields[key] = value
+	}
+	if _, err := dec.Token(); err != nil { // }
 		return nil, errAt(path, "invalid JSON: "+err.Error())
 	}
 	return fields, nil

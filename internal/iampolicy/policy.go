@@ -24,6 +24,7 @@ type statement struct {
 	// label is the Sid, or "#N" when there is none; computed once so reasons
 	// cost no allocation.
 	label string
+	sid   string
 	deny  bool
 
 	notAction bool

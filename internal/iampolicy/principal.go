@@ -132,8 +132,8 @@ func isDigits(s string) bool {
 }
 
 // principalMatch says how a statement's Principal covers the request: by
-// the principal's own identity (a session or user ARN: not limited by a
-// permissions boundary), by role ARN or "*" (limited by the boundary), or by
+// the principal's own identity (a session or user ARN, or "*": not limited by
+// a permissions boundary), by role ARN (limited by the boundary), or by
 // account only (delegates to IAM within the account).
 type principalMatch struct {
 	direct, role, account tri
@@ -147,7 +147,10 @@ func matchEntry(e *principalEntry, rp *requestPrincipal) (m principalMatch, unkn
 	samePartition := e.partition == "" || e.partition == rp.partition
 	switch e.kind {
 	case peAll:
-		m.role = tTrue
+		// Everyone, the session itself included: like a session ARN grant,
+		// not limited by a permissions boundary (AWS documents this for "*"
+		// scoped with an aws:PrincipalArn condition).
+		m.direct = tTrue
 	case peAccount:
 		if rp.account != "" && e.account == rp.account && samePartition {
 			m.account = tTrue

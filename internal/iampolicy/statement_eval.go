@@ -28,9 +28,14 @@ func (s *statement) matchAction(action string) bool {
 	return hit != s.notAction
 }
 
-func (s *statement) matchResource(ec *evalCtx, unknown *[]string) tri {
-	if !s.hasResource {
-		// Omitted in a resource policy: the resource the policy is attached to.
+func (s *statement) matchResource(ec *evalCtx, byPrincipal bool, unknown *[]string) tri {
+	switch {
+	case s.hasResource:
+	case byPrincipal:
+		// Omitted in a resource policy: the resource the policy is attached
+		// to, which a request on "*" (ecr:GetAuthorizationToken) is not.
+		return triOf(ec.resource != "*")
+	default:
 		return tTrue
 	}
 	hit := tFalse
@@ -56,7 +61,7 @@ func (s *statement) eval(ec *evalCtx, byPrincipal bool, keys *[]string) stmtResu
 	if !s.matchAction(ec.action) {
 		return res
 	}
-	r := s.matchResource(ec, keys)
+	r := s.matchResource(ec, byPrincipal, keys)
 	if r == tFalse {
 		*keys = (*keys)[:start]
 		return res
