@@ -471,9 +471,18 @@ func (e *Engine) repositoryNotFound(ctx context.Context, g *repoGroup) Finding {
 		f.Fix = "make sure the node role may ecr:CreateRepository and ecr:BatchImportUpstreamImage under that prefix"
 		return f
 	}
-	if ptc, ok := img.LikelyPullThroughCache(); ok && err != nil {
+	if err == nil {
+		return f
+	}
+	if ptc, ok := img.LikelyPullThroughCache(); ok {
 		f.Severity = SeverityWarning
 		f.Message = fmt.Sprintf("repository %s does not exist; if %q is a pull-through cache prefix it is created on the first pull (the rules could not be read: %v)", t.Repository, ptc.Prefix, err)
+		return f
+	}
+	if prefix, _, nested := strings.Cut(t.Repository, "/"); nested {
+		// The repository is missing either way; only a rule we could not
+		// read would create it, and the prefix is not one ECR suggests.
+		f.Message += fmt.Sprintf(" (pull-through cache rules could not be read, so a rule for prefix %q is not ruled out: %v)", prefix, err)
 	}
 	return f
 }

@@ -26,6 +26,7 @@ type fakeLookups struct {
 	registry     string
 	roles        map[string]awsclient.RolePolicies
 	ptcPrefixes  []string
+	ptcErr       error
 
 	describeErr error
 	// block makes every call wait for its context to end.
@@ -95,6 +96,9 @@ func (f *fakeLookups) PullThroughCacheRules(ctx context.Context, _, _ string) ([
 	var rules []awsclient.PullThroughCacheRule
 	for _, p := range f.ptcPrefixes {
 		rules = append(rules, awsclient.PullThroughCacheRule{EcrRepositoryPrefix: p})
+	}
+	if f.ptcErr != nil {
+		return nil, f.ptcErr
 	}
 	return rules, f.wait(ctx)
 }
@@ -178,6 +182,18 @@ func TestCheck(t *testing.T) {
 			lookups: func() *fakeLookups { f := seedLookups(); f.ptcPrefixes = []string{"docker-hub"}; return f },
 			images:  []string{"1234567890.dkr.ecr.us-west-2.amazonaws.com/docker-hub/library/nginx:1"},
 			verdict: []Verdict{VerdictUnknown}, codes: [][]Code{{CodeRepositoryNotFound}},
+		},
+		"unreadable pull-through cache rules and a suggested prefix: only a warning": {
+			lookups: func() *fakeLookups { f := seedLookups(); f.ptcErr = errors.New("AccessDenied"); return f },
+			images:  []string{"1234567890.dkr.ecr.us-west-2.amazonaws.com/docker-hub/library/nginx:1"},
+			verdict: []Verdict{VerdictUnknown}, codes: [][]Code{{CodeRepositoryNotFound}},
+			messages: []string{"the rules could not be read: AccessDenied"},
+		},
+		"unreadable pull-through cache rules and another prefix: still missing, and it says why it is sure enough": {
+			lookups: func() *fakeLookups { f := seedLookups(); f.ptcErr = errors.New("AccessDenied"); return f },
+			images:  []string{"1234567890.dkr.ecr.us-west-2.amazonaws.com/team/app:1"},
+			verdict: []Verdict{VerdictNotPullable}, codes: [][]Code{{CodeRepositoryNotFound}},
+			messages: []string{`a rule for prefix "team" is not ruled out: AccessDenied`},
 		},
 		"images on other registries are skipped, not errors": {
 			lookups: seedLookups, images: []string{"nginx:1.27", "public.ecr.aws/eks/aws-load-balancer-controller:v2", "ghcr.io/org/app:1"},
