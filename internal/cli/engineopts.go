@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/ecr-preflight/ecr-preflight/internal/awsclient"
-
+	"github.com/ecr-preflight/ecr-preflight/internal/iampolicy"
 	"github.com/ecr-preflight/ecr-preflight/internal/imageref"
 )
 
@@ -112,10 +112,18 @@ func (o *EngineOptions) Validate() error {
 	if o.Region != "" && !regionPattern.MatchString(o.Region) {
 		errs = append(errs, fmt.Errorf("--region %q is not an AWS region (e.g. us-west-2)", o.Region))
 	}
+	contextKeys := map[string]bool{}
 	for _, kv := range o.Context {
 		k, _, ok := strings.Cut(kv, "=")
-		if !ok || !contextKeyPattern.MatchString(k) {
+		switch lower := strings.ToLower(k); {
+		case !ok || !contextKeyPattern.MatchString(k):
 			errs = append(errs, fmt.Errorf("--context %q: want KEY=VALUE with a condition key such as aws:SourceVpce", kv))
+		case contextKeys[lower] && !iampolicy.IsMultivaluedKey(k):
+			// A request carries one value of a single-valued key; two would
+			// make conditions on it hold when either value does.
+			errs = append(errs, fmt.Errorf("--context %s given twice: it is single-valued (only multivalued keys such as aws:PrincipalOrgPaths repeat)", k))
+		default:
+			contextKeys[lower] = true
 		}
 	}
 	seen := map[string]bool{}
@@ -129,6 +137,10 @@ func (o *EngineOptions) Validate() error {
 		default:
 			if err := validRoleARN(arn); err != nil {
 				errs = append(errs, fmt.Errorf("--assume-role %s: %w", account, err))
+			} else if roleAccount := strings.Split(arn, ":")[4]; roleAccount != account {
+				// The registry's own policy and settings are readable only
+				// from inside its account.
+				errs = append(errs, fmt.Errorf("--assume-role %s: role %s is in account %s, want a role in the registry's account", account, arn, roleAccount))
 			}
 		}
 		seen[account] = true

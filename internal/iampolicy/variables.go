@@ -126,6 +126,10 @@ var multiValuedKeys = map[string]bool{
 	"aws:tagkeys":                   true,
 }
 
+// IsMultivaluedKey reports whether AWS defines the global condition key as
+// multivalued (a request may carry several values for it).
+func IsMultivaluedKey(key string) bool { return multiValuedKeys[strings.ToLower(key)] }
+
 // unknownVariables appends the keys of the variables in toks whose values
 // are unknown, so an undetermined decision names every key it waits on.
 func unknownVariables(toks []token, ec *evalCtx, unknown *[]string) {
