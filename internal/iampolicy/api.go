@@ -69,6 +69,10 @@ type Request struct {
 	// absent". Keys the evaluator derives itself (principal and resource
 	// keys) are filled in unless given here.
 	Context map[string][]string
+	// PrincipalTagsKnown says Context holds every aws:PrincipalTag/ key the
+	// principal has (its role's tags were read), so any other is absent
+	// rather than unknown.
+	PrincipalTagsKnown bool
 	// Now is the request time (aws:CurrentTime, aws:EpochTime). Zero means
 	// unknown: date conditions on those keys are then undetermined.
 	Now time.Time

@@ -93,6 +93,9 @@ func (ec *evalCtx) lookup(keyLower string) ([]string, keyState) {
 			return v, keyKnown
 		}
 	}
+	if ec.req.PrincipalTagsKnown && strings.HasPrefix(keyLower, "aws:principaltag/") {
+		return nil, keyAbsent
+	}
 	p := &ec.principal
 	switch keyLower {
 	case "aws:principalarn":

@@ -134,3 +134,26 @@ func TestDecision(t *testing.T) {
 		})
 	}
 }
+
+func TestPrincipalTagsKnownMakesMissingTagsAbsent(t *testing.T) {
+	p, err := iampolicy.ParseAs([]byte(`{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ecr:*", "Resource": "*",
+		"Condition": {"StringNotEquals": {"aws:PrincipalTag/team": "retail"}}}]}`), iampolicy.SourceIdentity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := iampolicy.PolicySet{Identity: []iampolicy.NamedPolicy{{Name: "p", Policy: p}}}
+	for _, tc := range []struct {
+		known bool
+		tags  map[string][]string
+		want  iampolicy.Outcome
+	}{
+		{known: false, want: iampolicy.Undetermined},
+		{known: true, want: iampolicy.Allow},
+		{known: true, tags: map[string][]string{"aws:PrincipalTag/team": {"retail"}}, want: iampolicy.ImplicitDeny},
+	} {
+		req := iampolicy.Request{Principal: role, Action: "ecr:BatchGetImage", Resource: "*", Context: tc.tags, PrincipalTagsKnown: tc.known}
+		if got := iampolicy.Evaluate(req, set).Decision; got != tc.want {
+			t.Errorf("PrincipalTagsKnown=%v tags=%v: %s, want %s", tc.known, tc.tags, got, tc.want)
+		}
+	}
+}

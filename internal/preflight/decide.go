@@ -67,13 +67,15 @@ func (d decider) evaluatePull(image string, t target, role rolePolicies, res res
 
 	token := iampolicy.Evaluate(iampolicy.Request{
 		Principal: role.ARN, Action: ActionGetAuthorizationToken, Resource: "*", Context: reqCtx, Now: now,
+		PrincipalTagsKnown: true,
 	}, iampolicy.PolicySet{Identity: role.Identity, Boundary: role.Boundary})
 	if f, ok := d.tokenFinding(image, role.ARN, token); ok {
 		findings = append(findings, f)
 	}
 
 	for _, action := range repositoryActions {
-		req := iampolicy.Request{Principal: role.ARN, Action: action, Resource: t.RepositoryARN, Context: reqCtx, Now: now}
+		req := iampolicy.Request{Principal: role.ARN, Action: action, Resource: t.RepositoryARN, Context: reqCtx, Now: now,
+			PrincipalTagsKnown: true}
 		repo := iampolicy.Evaluate(req, iampolicy.PolicySet{Identity: role.Identity, Boundary: role.Boundary, Resource: res.Repository})
 		var registry *iampolicy.Decision
 		if res.Registry != nil {
@@ -93,18 +95,20 @@ func (d decider) evaluatePull(image string, t target, role rolePolicies, res res
 	return findings
 }
 
-// requestContext merges configured values with the role's tags. Configured
-// values win: an operator who states a value knows better than a tag.
+// requestContext merges configured values with the role's tags, which the
+// engine always reads with the role: a tag the role lacks is absent, not
+// unknown. Configured values win: an operator who states a value knows
+// better than a tag. Keys are lower-cased so the two cannot collide.
 func (d decider) requestContext(role rolePolicies) map[string][]string {
 	if len(d.context) == 0 && len(role.Tags) == 0 {
 		return nil
 	}
 	ctx := make(map[string][]string, len(d.context)+len(role.Tags))
 	for k, v := range role.Tags {
-		ctx["aws:PrincipalTag/"+k] = []string{v}
+		ctx[strings.ToLower("aws:PrincipalTag/"+k)] = []string{v}
 	}
 	for k, v := range d.context {
-		ctx[k] = v
+		ctx[strings.ToLower(k)] = v
 	}
 	return ctx
 }

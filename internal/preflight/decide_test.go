@@ -102,6 +102,20 @@ func TestEvaluatePull(t *testing.T) {
 			identity: []string{`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecr:*","Resource":"*","Condition":{"StringEquals":{"aws:PrincipalTag/team":"retail"}}}]}`},
 			tags:     map[string]string{"team": "retail"},
 		},
+		"a tag the role does not have is absent, so a Deny unless tagged denies for sure": {
+			identity:   []string{readOnly},
+			repository: `{"Version":"2012-10-17","Statement":[{"Sid":"TeamOnly","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"StringNotEquals":{"aws:PrincipalTag/team":"retail"}}}]}`,
+			tags:       map[string]string{"env": "prod"},
+			want: []want{
+				{code: CodeRepositoryPolicyDenies, statement: "TeamOnly", action: ActionBatchGetImage},
+			},
+		},
+		"a configured tag value overrides the role's own, whatever its case": {
+			identity:   []string{readOnly},
+			repository: `{"Version":"2012-10-17","Statement":[{"Sid":"TeamOnly","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"StringNotEquals":{"aws:PrincipalTag/team":"retail"}}}]}`,
+			tags:       map[string]string{"team": "payments"},
+			context:    map[string][]string{"AWS:principaltag/TEAM": {"retail"}},
+		},
 		"a registry policy Deny (scope V2) is named as such": {
 			identity: []string{readOnly},
 			registry: `{"Version":"2012-10-17","Statement":[{"Sid":"NoPulls","Effect":"Deny","Principal":"*","Action":"ecr:BatchGetImage","Resource":"*"}]}`,
