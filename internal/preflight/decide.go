@@ -69,7 +69,7 @@ func (d decider) evaluatePull(image string, t target, role rolePolicies, res res
 		Principal: role.ARN, Action: ActionGetAuthorizationToken, Resource: "*", Context: reqCtx, Now: now,
 		PrincipalTagsKnown: true,
 	}, iampolicy.PolicySet{Identity: role.Identity, Boundary: role.Boundary})
-	if f, ok := d.tokenFinding(image, role.ARN, token); ok {
+	if f, ok := d.tokenFinding(image, role, token); ok {
 		findings = append(findings, f)
 	}
 
@@ -113,8 +113,8 @@ func (d decider) requestContext(role rolePolicies) map[string][]string {
 	return ctx
 }
 
-func (d decider) tokenFinding(image, roleARN string, dec iampolicy.Decision) (Finding, bool) {
-	role := roleName(roleARN)
+func (d decider) tokenFinding(image string, rp rolePolicies, dec iampolicy.Decision) (Finding, bool) {
+	roleARN, role := rp.ARN, roleName(rp.ARN)
 	base := Finding{Role: roleARN, Action: ActionGetAuthorizationToken, Severity: SeverityError, Code: CodeAuthTokenNotAllowed}
 	switch dec.Decision {
 	case iampolicy.Allow:
@@ -127,8 +127,16 @@ func (d decider) tokenFinding(image, roleARN string, dec iampolicy.Decision) (Fi
 		base.Fix = fmt.Sprintf("remove %s from the Deny statement %q of %s", ActionGetAuthorizationToken, r.Statement, describePolicy(r, role))
 	case iampolicy.Undetermined:
 		return d.undetermined(image, roleARN, ActionGetAuthorizationToken, "the registry", dec), true
-	default:
-		base.Message = fmt.Sprintf("%s: no identity policy of role %s allows %s, so no registry token can be had",
+	case iampolicy.ImplicitDeny:
+		if rp.Boundary != nil && !slices.Contains(dec.Missing, iampolicy.SourceIdentity) {
+			base.Message = fmt.Sprintf("%s: the permissions boundary %s of role %s does not allow %s, so no registry token can be had",
+				image, rp.Boundary.Name, role, ActionGetAuthorizationToken)
+			base.Fix = fmt.Sprintf("allow %s on Resource \"*\" in the permissions boundary %s", ActionGetAuthorizationToken, rp.Boundary.Name)
+			break
+		}
+		// The token is not a resource: an Allow scoped to a repository
+		// ARN does not grant it.
+		base.Message = fmt.Sprintf("%s: no identity policy of role %s allows %s on Resource \"*\", so no registry token can be had",
 			image, role, ActionGetAuthorizationToken)
 		base.Fix = fmt.Sprintf("attach the AWS managed policy AmazonEC2ContainerRegistryPullOnly to role %s", role)
 	}

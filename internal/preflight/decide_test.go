@@ -80,6 +80,18 @@ func TestEvaluatePull(t *testing.T) {
 			boundary: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:*","ecr:GetAuthorizationToken"],"Resource":"*"}]}`,
 			want:     []want{{code: CodePullNotAllowed, action: ActionBatchGetImage, contains: []string{"permissions boundary"}}},
 		},
+		"a permissions boundary without the token action is named as what blocks the token": {
+			identity: []string{readOnly},
+			boundary: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecr:BatchGetImage","Resource":"*"}]}`,
+			want: []want{
+				{code: CodeAuthTokenNotAllowed, action: ActionGetAuthorizationToken, contains: []string{"the permissions boundary Boundary of role EksNodeGroupRole does not allow ecr:GetAuthorizationToken"}},
+				{code: CodePullNotAllowed, action: ActionGetDownloadURL, contains: []string{"permissions boundary"}},
+			},
+		},
+		"a token Allow scoped to a repository ARN does not grant the token": {
+			identity: []string{`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ecr:GetAuthorizationToken","ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"],"Resource":"arn:aws:ecr:*:*:repository/*"}]}`},
+			want:     []want{{code: CodeAuthTokenNotAllowed, action: ActionGetAuthorizationToken, contains: []string{`allows ecr:GetAuthorizationToken on Resource "*"`}}},
+		},
 		"cross-account: the registry account's repository policy does not name the role": {
 			role: "arn:aws:iam::111122223333:role/Node", identity: []string{readOnly},
 			want: []want{{code: CodeCrossAccountNotAllowed, action: ActionBatchGetImage, contains: []string{"account 111122223333", "from account 1234567890", "does not grant"}}},
