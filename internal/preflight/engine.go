@@ -458,7 +458,8 @@ func (e *Engine) repositoryNotFound(ctx context.Context, g *repoGroup) Finding {
 	f := Finding{
 		Code: CodeRepositoryNotFound, Severity: SeverityError,
 		Message: fmt.Sprintf("repository %s does not exist in registry %s (%s)", t.Repository, t.Account, t.Region),
-		Fix:     fmt.Sprintf("check the repository name, or create it: aws ecr create-repository --repository-name %s --region %s", t.Repository, t.Region),
+		Fix: fmt.Sprintf("check the repository name, or create it in account %s: aws ecr create-repository --repository-name %s --region %s",
+			t.Account, t.Repository, t.Region),
 	}
 	rules, err := e.lookups.PullThroughCacheRules(ctx, t.Region, t.Account)
 	var prefixes []string
@@ -495,8 +496,8 @@ func imageNotFound(img imageref.Image, t target) Finding {
 	return Finding{
 		Code: CodeImageNotFound, Severity: SeverityError,
 		Message: fmt.Sprintf("%s: %s does not exist in repository %s", img.Original, what, t.Repository),
-		Fix: fmt.Sprintf("push the image, or fix the reference (aws ecr describe-images --repository-name %s --region %s --image-ids %s)",
-			t.Repository, t.Region, flag),
+		Fix: fmt.Sprintf("push the image, or fix the reference (aws ecr describe-images --registry-id %s --repository-name %s --region %s --image-ids %s)",
+			t.Account, t.Repository, t.Region, flag),
 	}
 }
 
