@@ -58,9 +58,27 @@ type decider struct {
 	now     func() time.Time
 }
 
+// arnPartition returns the partition of an ARN (arn:PARTITION:...).
+func arnPartition(arn string) string {
+	parts := strings.SplitN(arn, ":", 3)
+	if len(parts) < 3 {
+		return ""
+	}
+	return parts[1]
+}
+
 // evaluatePull answers whether role may pull from t, as findings. No
 // findings means the pull is allowed.
 func (d decider) evaluatePull(image string, t target, role rolePolicies, res resourcePolicies) []Finding {
+	if rp, ip := arnPartition(role.ARN), arnPartition(t.RepositoryARN); rp != ip {
+		// Partitions share no identities: no policy can grant this.
+		return []Finding{{
+			Code: CodePullNotAllowed, Severity: SeverityError, Role: role.ARN, Action: ActionBatchGetImage,
+			Message: fmt.Sprintf("%s: role %s is in partition %s and the registry in partition %s; no role can pull across partitions",
+				image, roleName(role.ARN), rp, ip),
+			Fix: fmt.Sprintf("use a node role in partition %s, or copy the image to a registry in partition %s", ip, rp),
+		}}
+	}
 	reqCtx := d.requestContext(role)
 	now := d.now()
 	var findings []Finding

@@ -92,6 +92,10 @@ func TestEvaluatePull(t *testing.T) {
 			identity: []string{`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ecr:GetAuthorizationToken","ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"],"Resource":"arn:aws:ecr:*:*:repository/*"}]}`},
 			want:     []want{{code: CodeAuthTokenNotAllowed, action: ActionGetAuthorizationToken, contains: []string{`allows ecr:GetAuthorizationToken on Resource "*"`}}},
 		},
+		"a role in another partition can never pull": {
+			role: "arn:aws-cn:iam::1234567890:role/EksNodeGroupRole", identity: []string{readOnly},
+			want: []want{{code: CodePullNotAllowed, action: ActionBatchGetImage, contains: []string{"role EksNodeGroupRole is in partition aws-cn and the registry in partition aws"}}},
+		},
 		"cross-account: the registry account's repository policy does not name the role": {
 			role: "arn:aws:iam::111122223333:role/Node", identity: []string{readOnly},
 			want: []want{{code: CodeCrossAccountNotAllowed, action: ActionBatchGetImage, contains: []string{"account 111122223333", "from account 1234567890", "does not grant"}}},
