@@ -164,3 +164,23 @@ func TestParseEvalRequestNames(t *testing.T) {
 		t.Errorf("empty RCP level = %v, want empty", set.RCPs[0])
 	}
 }
+
+func TestShape(t *testing.T) {
+	p, err := iampolicy.ParseAs([]byte(`{"Version": "2012-10-17", "Statement": [
+		{"Sid": "Named", "Effect": "Deny", "Principal": {"AWS": "arn:aws:iam::1:role/R"}, "Action": "ecr:*"},
+		{"Effect": "Deny", "Principal": {"AWS": "*"}, "NotAction": "ecr:Describe*",
+		 "Condition": {"StringNotEquals": {"aws:SourceVpce": "v"}, "Null": {"aws:SourceVpce": "false", "aws:SourceIp": "false"}}}]}`), iampolicy.SourceResource)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := p.Shape("Named"); !ok || got.AnyPrincipal || got.NotAction || len(got.ConditionKeys) != 0 {
+		t.Errorf("Shape(Named) = %+v, %v; want a plain statement", got, ok)
+	}
+	got, ok := p.Shape("#1")
+	if !ok || !got.AnyPrincipal || !got.NotAction || strings.Join(got.ConditionKeys, ",") != "aws:SourceIp,aws:SourceVpce" {
+		t.Errorf("Shape(#1) = %+v, %v; want NotAction, any principal, keys aws:SourceIp,aws:SourceVpce", got, ok)
+	}
+	if _, ok := p.Shape("Missing"); ok {
+		t.Error("Shape(Missing) found a statement")
+	}
+}

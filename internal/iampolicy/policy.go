@@ -1,5 +1,7 @@
 package iampolicy
 
+import "slices"
+
 // Policy is a parsed and precompiled policy document. It is immutable after
 // Parse and safe for concurrent use by any number of evaluations.
 type Policy struct {
@@ -48,4 +50,40 @@ func (s *statement) effect() string {
 		return "Deny"
 	}
 	return "Allow"
+}
+
+// StatementShape says how a statement selects the requests it applies to,
+// so a caller can word a fix ("add the action to NotAction", "exempt the
+// role from the condition") without reading the document again.
+type StatementShape struct {
+	// NotAction: the statement lists the actions it does not cover.
+	NotAction bool
+	// AnyPrincipal: Principal "*" (or {"AWS": "*"}): it names no one.
+	AnyPrincipal bool
+	// ConditionKeys are the keys its Condition tests, as spelled.
+	ConditionKeys []string
+}
+
+// Shape describes the first statement whose label (Sid, or "#N") is label.
+func (p *Policy) Shape(label string) (StatementShape, bool) {
+	if p == nil {
+		return StatementShape{}, false
+	}
+	for i := range p.statements {
+		st := &p.statements[i]
+		if st.label != label {
+			continue
+		}
+		shape := StatementShape{NotAction: st.notAction}
+		for _, e := range st.principals {
+			shape.AnyPrincipal = shape.AnyPrincipal || (e.kind == peAll && !st.notPrincipal)
+		}
+		for _, c := range st.conditions {
+			if !slices.Contains(shape.ConditionKeys, c.key) {
+				shape.ConditionKeys = append(shape.ConditionKeys, c.key)
+			}
+		}
+		return shape, true
+	}
+	return StatementShape{}, false
 }

@@ -100,7 +100,7 @@ func (d decider) evaluatePull(image string, t target, role rolePolicies, res res
 			reg := iampolicy.Evaluate(req, iampolicy.PolicySet{Identity: role.Identity, Boundary: role.Boundary, Resource: res.Registry})
 			registry = &reg
 		}
-		f, ok := d.repositoryFinding(image, t, role.ARN, action, repo, registry)
+		f, ok := d.repositoryFinding(image, t, role, res, action, repo, registry)
 		if !ok {
 			continue
 		}
@@ -161,8 +161,8 @@ func (d decider) tokenFinding(image string, rp rolePolicies, dec iampolicy.Decis
 	return base, true
 }
 
-func (d decider) repositoryFinding(image string, t target, roleARN, action string, repo iampolicy.Decision, registry *iampolicy.Decision) (Finding, bool) {
-	role := roleName(roleARN)
+func (d decider) repositoryFinding(image string, t target, rp rolePolicies, res resourcePolicies, action string, repo iampolicy.Decision, registry *iampolicy.Decision) (Finding, bool) {
+	roleARN, role := rp.ARN, roleName(rp.ARN)
 	f := Finding{Role: roleARN, Action: action, Severity: SeverityError}
 
 	if registry != nil && registry.Decision == iampolicy.ExplicitDeny {
@@ -171,8 +171,9 @@ func (d decider) repositoryFinding(image string, t target, roleARN, action strin
 			f.Code, f.Statement = CodeRegistryPolicyDenies, r.Statement
 			f.Message = fmt.Sprintf("%s: statement %q of the registry policy of account %s denies %s to role %s",
 				image, r.Statement, t.Account, action, role)
-			f.Fix = fmt.Sprintf("edit the registry policy of account %s in %s (aws ecr put-registry-policy): remove role %s from statement %q or narrow its actions",
-				t.Account, t.Region, role, r.Statement)
+			change := fmt.Sprintf("remove role %s from statement %q or narrow its actions", role, r.Statement)
+			f.Message, change = explainDeny(res.Registry, r.Statement, role, action, f.Message, change)
+			f.Fix = fmt.Sprintf("edit the registry policy of account %s in %s (aws ecr put-registry-policy): %s", t.Account, t.Region, change)
 			return f, true
 		}
 	}
@@ -183,14 +184,20 @@ func (d decider) repositoryFinding(image string, t target, roleARN, action strin
 			f.Code = CodeRepositoryPolicyDenies
 			f.Message = fmt.Sprintf("%s: statement %q of the repository policy of %s denies %s to role %s",
 				image, r.Statement, t.Repository, action, role)
-			f.Fix = fmt.Sprintf("edit the repository policy of %s: remove role %s from statement %q, narrow its actions, or change its Effect to Allow (aws ecr set-repository-policy --repository-name %s --region %s)",
-				t.Repository, role, r.Statement, t.Repository, t.Region)
+			change := fmt.Sprintf("remove role %s from statement %q, narrow its actions, or change its Effect to Allow", role, r.Statement)
+			f.Message, change = explainDeny(res.Repository, r.Statement, role, action, f.Message, change)
+			f.Fix = fmt.Sprintf("edit the repository policy of %s: %s (aws ecr set-repository-policy --repository-name %s --region %s)",
+				t.Repository, change, t.Repository, t.Region)
 			return f, true
 		}
 		f.Code = CodeIdentityPolicyDenies
 		f.Message = fmt.Sprintf("%s: statement %q of %s denies %s on repository %s",
 			image, r.Statement, describePolicy(r, role), action, t.Repository)
 		f.Fix = fmt.Sprintf("remove %s (or the repository) from the Deny statement %q of %s", action, r.Statement, describePolicy(r, role))
+		if shape, ok := identityShape(rp, r); ok && shape.NotAction {
+			f.Fix = fmt.Sprintf("add %s to the NotAction list of the Deny statement %q of %s (the actions it does not deny), or exclude the repository from it",
+				action, r.Statement, describePolicy(r, role))
+		}
 		return f, true
 	}
 	if repo.Decision == iampolicy.Allow || (registry != nil && registry.Decision == iampolicy.Allow) {
@@ -249,6 +256,42 @@ func (d decider) undetermined(image, roleARN, action, what string, dec iampolicy
 		f.Message += fmt.Sprintf(" (statement %q of %s)", r.Statement, describePolicy(r, role))
 	}
 	return f
+}
+
+// explainDeny rewords a resource policy Deny's message and fix for statements
+// that do not name the role: a NotAction list, or "*" with a condition.
+func explainDeny(p *iampolicy.NamedPolicy, statement, role, action, msg, change string) (string, string) {
+	if p == nil {
+		return msg, change
+	}
+	shape, ok := p.Policy.Shape(statement)
+	switch {
+	case !ok:
+	case shape.NotAction:
+		change = fmt.Sprintf("add %s to the NotAction list of statement %q (the actions it does not deny)", action, statement)
+	case shape.AnyPrincipal && len(shape.ConditionKeys) > 0:
+		keys := strings.Join(shape.ConditionKeys, ", ")
+		msg += fmt.Sprintf(" (it applies to every principal, and its condition on %s holds for this pull)", keys)
+		change = fmt.Sprintf("exempt role %s from statement %q (e.g. ArnNotEquals on aws:PrincipalArn) or correct its condition on %s; "+
+			"if the pull really comes with other values, configure them (--context)", role, statement, keys)
+	case shape.AnyPrincipal:
+		msg += " (it applies to every principal)"
+		change = fmt.Sprintf("narrow the actions of statement %q or exempt role %s from it with a condition on aws:PrincipalArn", statement, role)
+	}
+	return msg, change
+}
+
+// identityShape finds the shape of an identity or boundary statement.
+func identityShape(rp rolePolicies, r iampolicy.Reason) (iampolicy.StatementShape, bool) {
+	if r.Policy == iampolicy.SourceBoundary && rp.Boundary != nil {
+		return rp.Boundary.Policy.Shape(r.Statement)
+	}
+	for _, p := range rp.Identity {
+		if p.Name == r.Name {
+			return p.Policy.Shape(r.Statement)
+		}
+	}
+	return iampolicy.StatementShape{}, false
 }
 
 // sameCause reports whether two findings about the same role would tell the

@@ -92,6 +92,27 @@ func TestEvaluatePull(t *testing.T) {
 			identity: []string{`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ecr:GetAuthorizationToken","ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"],"Resource":"arn:aws:ecr:*:*:repository/*"}]}`},
 			want:     []want{{code: CodeAuthTokenNotAllowed, action: ActionGetAuthorizationToken, contains: []string{`allows ecr:GetAuthorizationToken on Resource "*"`}}},
 		},
+		"a Deny of everyone outside a VPC endpoint says its condition held and how to exempt the role": {
+			identity:   []string{readOnly},
+			repository: `{"Version":"2012-10-17","Statement":[{"Sid":"OnlyVpce","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"StringNotEquals":{"aws:SourceVpce":"vpce-0abc"}}}]}`,
+			context:    map[string][]string{"aws:SourceVpce": {"vpce-other"}},
+			want: []want{{code: CodeRepositoryPolicyDenies, statement: "OnlyVpce", action: ActionBatchGetImage,
+				contains: []string{"its condition on aws:SourceVpce holds for this pull", "exempt role EksNodeGroupRole from statement \"OnlyVpce\""}}},
+		},
+		"a NotAction Deny: the fix adds the action to NotAction": {
+			identity:   []string{readOnly},
+			repository: `{"Version":"2012-10-17","Statement":[{"Sid":"ReadMetaOnly","Effect":"Deny","Principal":{"AWS":"arn:aws:iam::1234567890:role/EksNodeGroupRole"},"NotAction":["ecr:DescribeImages"]}]}`,
+			want: []want{{code: CodeRepositoryPolicyDenies, statement: "ReadMetaOnly", action: ActionBatchGetImage,
+				contains: []string{"add ecr:BatchGetImage to the NotAction list of statement \"ReadMetaOnly\""}}},
+		},
+		"an identity NotAction Deny: the fix adds the action to NotAction": {
+			identity: []string{readOnly, `{"Version":"2012-10-17","Statement":[{"Sid":"OnlyDescribe","Effect":"Deny","NotAction":"ecr:Describe*","Resource":"*"}]}`},
+			want: []want{
+				{code: CodeAuthTokenNotAllowed, statement: "OnlyDescribe", action: ActionGetAuthorizationToken},
+				{code: CodeIdentityPolicyDenies, statement: "OnlyDescribe", action: ActionBatchGetImage,
+					contains: []string{"add ecr:BatchGetImage to the NotAction list of the Deny statement \"OnlyDescribe\""}},
+			},
+		},
 		"a role in another partition can never pull": {
 			role: "arn:aws-cn:iam::1234567890:role/EksNodeGroupRole", identity: []string{readOnly},
 			want: []want{{code: CodePullNotAllowed, action: ActionBatchGetImage, contains: []string{"role EksNodeGroupRole is in partition aws-cn and the registry in partition aws"}}},
