@@ -87,3 +87,19 @@ func (p *Policy) Shape(label string) (StatementShape, bool) {
 	}
 	return StatementShape{}, false
 }
+
+// CoversAction reports whether any statement's Action (or NotAction) selects
+// action, whatever its principals, resources and conditions: a policy that
+// does not is irrelevant to that action.
+func (p *Policy) CoversAction(action string) bool {
+	if p == nil {
+		return false
+	}
+	action = toLowerASCII(action)
+	for i := range p.statements {
+		if p.statements[i].matchAction(action) {
+			return true
+		}
+	}
+	return false
+}

@@ -434,6 +434,11 @@ func (e *Engine) resourcePolicies(ctx context.Context, t target) (resourcePolici
 		problems = append(problems, brokenPolicy("the registry policy of account "+t.Account, perr))
 		return res, problems
 	}
+	if !slices.ContainsFunc(repositoryActions, p.CoversAction) {
+		// Only about replication, pull-through cache, ...: whatever its
+		// scope, it cannot decide a pull.
+		return res, problems
+	}
 	scope, err := e.lookups.RegistryPolicyScope(ctx, t.Region, t.Account)
 	if err != nil {
 		// Without the scope, apply the policy (V2 is the stricter reading)

@@ -27,6 +27,8 @@ type fakeLookups struct {
 	roles        map[string]awsclient.RolePolicies
 	ptcPrefixes  []string
 	ptcErr       error
+	scopeErr     error
+	scopeCalls   atomic.Int32
 
 	describeErr error
 	// block makes every call wait for its context to end.
@@ -89,6 +91,10 @@ func (f *fakeLookups) RegistryPolicy(ctx context.Context, _, _ string) (string, 
 }
 
 func (f *fakeLookups) RegistryPolicyScope(ctx context.Context, _, _ string) (string, error) {
+	f.scopeCalls.Add(1)
+	if f.scopeErr != nil {
+		return "", f.scopeErr
+	}
 	return "V2", f.wait(ctx)
 }
 
@@ -266,6 +272,36 @@ func TestCheck(t *testing.T) {
 						t.Errorf("no finding says %q: %+v", m, r.Findings)
 					}
 				}
+			}
+		})
+	}
+}
+
+func TestRegistryPolicyScopeMattersOnlyForPolicies(t *testing.T) {
+	const replication = `{"Version":"2012-10-17","Statement":[{"Sid":"Replicate","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::210987654321:root"},"Action":"ecr:ReplicateImage","Resource":"*"}]}`
+	const denyPulls = `{"Version":"2012-10-17","Statement":[{"Sid":"NoPulls","Effect":"Deny","Principal":"*","Action":"ecr:BatchGetImage","Resource":"*"}]}`
+	tests := map[string]struct {
+		registry  string
+		verdict   Verdict
+		codes     []Code
+		asksScope bool
+	}{
+		"a replication-only registry policy: its scope is not even asked for":   {replication, VerdictPullable, nil, false},
+		"a pull Deny with an unreadable scope: applied, and the doubt reported": {denyPulls, VerdictNotPullable, []Code{CodeLookupFailed, CodeRegistryPolicyDenies}, true},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			f := seedLookups()
+			f.repoPolicies = nil
+			f.registry = tc.registry
+			f.scopeErr = errors.New("GetAccountSetting: 500")
+			got := newTestEngine(t, f).Check(context.Background(), []string{seedImage}, []string{seedRole})[0]
+			if got.Verdict != tc.verdict || !slices.Equal(codes(got), tc.codes) {
+				t.Errorf("got %s %v, want %s %v: %+v", got.Verdict, codes(got), tc.verdict, tc.codes, got.Findings)
+			}
+			// A not-pullable answer is re-verified, so the scope may be asked twice.
+			if asked := f.scopeCalls.Load() > 0; asked != tc.asksScope {
+				t.Errorf("scope asked: %v, want %v", asked, tc.asksScope)
 			}
 		})
 	}
