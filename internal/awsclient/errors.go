@@ -88,6 +88,29 @@ func (e *LookupError) Error() string {
 
 func (e *LookupError) Unwrap() error { return e.Err }
 
+// Cause describes what went wrong in a few words, without the SDK's retry
+// and operation wrapping: the network error, AWS's error code and message,
+// or the HTTP status.
+func (e *LookupError) Cause() string {
+	var (
+		opErr   *net.OpError
+		apiErr  smithy.APIError
+		respErr *smithyhttp.ResponseError
+	)
+	switch {
+	case errors.As(e.Err, &opErr):
+		return opErr.Error()
+	case errors.As(e.Err, &apiErr):
+		if msg := apiErr.ErrorMessage(); msg != "" {
+			return apiErr.ErrorCode() + ": " + msg
+		}
+		return apiErr.ErrorCode()
+	case errors.As(e.Err, &respErr):
+		return fmt.Sprintf("HTTP %d", respErr.HTTPStatusCode())
+	}
+	return e.Err.Error()
+}
+
 // ClassOf classifies an error returned by Lookups or by an SDK call.
 func ClassOf(err error) Class {
 	if err == nil {

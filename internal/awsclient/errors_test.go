@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"testing"
 
@@ -49,4 +50,26 @@ func TestClassOf(t *testing.T) {
 
 func httpErr(code int) error {
 	return &smithyhttp.ResponseError{Response: &smithyhttp.Response{Response: &http.Response{StatusCode: code}}, Err: errors.New("http")}
+}
+
+func TestLookupErrorCause(t *testing.T) {
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connect: connection refused")}
+	tests := map[string]struct {
+		err  error
+		want string
+	}{
+		"a network error, under the SDK's wrapping": {fmt.Errorf("operation error ECR: DescribeImages, exceeded maximum number of attempts: %w", refused), "dial tcp: connect: connection refused"},
+		"an AWS error code and message":             {fmt.Errorf("operation error: %w", &smithy.GenericAPIError{Code: "ServerException", Message: "try later"}), "ServerException: try later"},
+		"an AWS error code alone":                   {&smithy.GenericAPIError{Code: "InternalFailure"}, "InternalFailure"},
+		"an HTTP status without an AWS error":       {httpErr(502), "HTTP 502"},
+		"anything else as it is":                    {errors.New("boom"), "boom"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			le := &awsclient.LookupError{What: "x", Action: "ecr:DescribeImages", Class: awsclient.ClassUnavailable, Err: tc.err}
+			if got := le.Cause(); got != tc.want {
+				t.Errorf("Cause() = %q, want %q", got, tc.want)
+			}
+		})
+	}
 }

@@ -524,6 +524,9 @@ func lookupFailed(what string, err error) Finding {
 	case errors.As(err, &le) && le.Class == awsclient.ClassThrottled:
 		f.Message = what + ": AWS throttled the lookup"
 		f.Fix = "retry; raise the cache TTLs if this is frequent"
+	case errors.As(err, &le):
+		f.Message = fmt.Sprintf("%s: %s failed: %s", what, le.Action, le.Cause())
+		f.Fix = "retry; check ecr-preflight's AWS credentials and network"
 	default:
 		f.Fix = "retry; check ecr-preflight's AWS credentials and network"
 	}

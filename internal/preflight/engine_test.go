@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -219,6 +220,17 @@ func TestCheck(t *testing.T) {
 			},
 			images: []string{seedImage}, roles: []string{seedRole},
 			verdict: []Verdict{VerdictUnknown}, codes: [][]Code{{CodeLookupFailed}},
+		},
+		"an unreachable AWS is unknown, naming the call and the network error once": {
+			lookups: func() *fakeLookups {
+				f := seedLookups()
+				f.describeErr = &awsclient.LookupError{What: "describing images in retail-sample-app-ui", Action: "ecr:DescribeImages", Class: awsclient.ClassUnavailable,
+					Err: fmt.Errorf("operation error ECR: DescribeImages: %w", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connect: connection refused")})}
+				return f
+			},
+			images:  []string{seedImage},
+			verdict: []Verdict{VerdictUnknown}, codes: [][]Code{{CodeLookupFailed}},
+			messages: []string{"checking that the image exists in retail-sample-app-ui: ecr:DescribeImages failed: dial tcp: connect: connection refused"},
 		},
 		"no AWS credentials is unknown, and says so": {
 			lookups: func() *fakeLookups {
