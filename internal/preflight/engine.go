@@ -200,7 +200,7 @@ func (e *Engine) check(ctx context.Context, images []string, roles []string) []R
 			out[i] = Result{Image: s, Verdict: VerdictNotPullable, Findings: []Finding{{
 				Code: CodeInvalidImageReference, Severity: SeverityError,
 				Message: fmt.Sprintf("%q is not a valid image reference: %v", s, cause),
-				Fix:     "use REGISTRY/REPOSITORY[:TAG][@sha256:DIGEST] with a lower-case repository",
+				Fix:     "write it as REGISTRY/REPOSITORY[:TAG][@sha256:DIGEST]: a lower-case repository, a tag of at most 128 characters, a digest of 64 hex digits",
 			}}}
 			continue
 		case !img.IsECR():
@@ -514,7 +514,7 @@ func lookupFailed(what string, err error) Finding {
 	switch {
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
 		f.Message = what + ": could not verify in time"
-		f.Fix = "retry; if it persists, check the webhook's network path to AWS"
+		f.Fix = "retry; if it persists, check the network path to AWS (and --aws-call-timeout)"
 	case errors.As(err, &le) && le.Class == awsclient.ClassAccessDenied:
 		f.Message = fmt.Sprintf("%s: our credentials are not allowed %s", what, le.Action)
 		f.Fix = fmt.Sprintf("grant %s to ecr-preflight's own IAM role", le.Action)
