@@ -213,20 +213,23 @@ func (d decider) repositoryFinding(image string, t target, rp rolePolicies, res 
 	roleAccount := accountOf(roleARN)
 	if roleAccount != "" && roleAccount != t.Account {
 		f.Code = CodeCrossAccountNotAllowed
-		var missing []string
+		var missing, fixes []string
 		if slices.Contains(repo.Missing, iampolicy.SourceResource) {
 			missing = append(missing, fmt.Sprintf("the repository policy of %s does not grant role %s or account %s", t.Repository, role, roleAccount))
+			fixes = append(fixes, fmt.Sprintf("allow %s to %s in the repository policy of %s (account %s)",
+				roleARN, strings.Join(repositoryActions, ", "), t.Repository, t.Account))
 		}
 		if slices.Contains(repo.Missing, iampolicy.SourceIdentity) || slices.Contains(repo.Missing, iampolicy.SourceBoundary) {
 			missing = append(missing, fmt.Sprintf("no identity policy of role %s allows it", role))
+			fixes = append(fixes, fmt.Sprintf("attach AmazonEC2ContainerRegistryPullOnly to role %s (within its permissions boundary, if any)", role))
 		}
 		if len(missing) == 0 {
 			missing = append(missing, "both accounts must allow it")
+			fixes = append(fixes, "allow the pull in both the repository policy and the role's identity policies")
 		}
 		f.Message = fmt.Sprintf("%s: role %s (account %s) may not %s from account %s: %s",
 			image, role, roleAccount, action, t.Account, strings.Join(missing, "; "))
-		f.Fix = fmt.Sprintf("cross-account pulls need both sides: allow %s to %s in the repository policy of %s (account %s), and attach AmazonEC2ContainerRegistryPullOnly to role %s",
-			roleARN, strings.Join(repositoryActions, ", "), t.Repository, t.Account, role)
+		f.Fix = "cross-account pulls need both sides: " + strings.Join(fixes, ", and ")
 		return f, true
 	}
 	f.Code = CodePullNotAllowed

@@ -119,7 +119,16 @@ func TestEvaluatePull(t *testing.T) {
 		},
 		"cross-account: the registry account's repository policy does not name the role": {
 			role: "arn:aws:iam::111122223333:role/Node", identity: []string{readOnly},
-			want: []want{{code: CodeCrossAccountNotAllowed, action: ActionBatchGetImage, contains: []string{"account 111122223333", "from account 1234567890", "does not grant"}}},
+			want: []want{{code: CodeCrossAccountNotAllowed, action: ActionBatchGetImage, contains: []string{"account 111122223333", "from account 1234567890", "does not grant",
+				"cross-account pulls need both sides: allow arn:aws:iam::111122223333:role/Node to ecr:BatchGetImage, ecr:GetDownloadUrlForLayer in the repository policy"}}},
+		},
+		"cross-account: granted by the registry, but not by the role's own account": {
+			role:       "arn:aws:iam::111122223333:role/Node",
+			repository: `{"Version":"2012-10-17","Statement":[{"Sid":"Consumers","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"]}]}`,
+			want: []want{
+				{code: CodeAuthTokenNotAllowed, action: ActionGetAuthorizationToken},
+				{code: CodeCrossAccountNotAllowed, action: ActionBatchGetImage, contains: []string{"no identity policy of role Node allows it", "need both sides: attach AmazonEC2ContainerRegistryPullOnly to role Node"}},
+			},
 		},
 		"cross-account: granted on both sides": {
 			role: "arn:aws:iam::111122223333:role/Node", identity: []string{readOnly},
