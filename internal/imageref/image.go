@@ -97,6 +97,13 @@ type Image struct {
 // Kind NotECR and a SkipReason.
 func Parse(s string) (Image, error) {
 	img := Image{Original: s}
+	if !strings.Contains(s, "/") {
+		// Docker would read a bare ECR host as a Docker Hub repository.
+		host, _, _ := strings.Cut(strings.Split(s, "@")[0], ":")
+		if _, ecr, _, _ := parseHost(host); ecr {
+			return img, &InvalidReferenceError{Reference: s, Cause: errors.New("it names an ECR registry but no repository")}
+		}
+	}
 	named, err := reference.ParseNormalizedNamed(s)
 	if err != nil {
 		return img, &InvalidReferenceError{Reference: s, Cause: err}

@@ -164,11 +164,13 @@ func TestParse(t *testing.T) {
 
 func TestParseErrors(t *testing.T) {
 	tests := map[string]string{
-		"an empty reference":            "",
-		"garbage":                       "::not an image::",
-		"an upper-case repository name": "123456789012.dkr.ecr.us-west-2.amazonaws.com/App:v1",
-		"an upper-case Docker Hub name": "NGINX",
-		"a truncated digest":            "123456789012.dkr.ecr.us-west-2.amazonaws.com/app@sha256:abc",
+		"an empty reference":                                     "",
+		"garbage":                                                "::not an image::",
+		"an upper-case repository name":                          "123456789012.dkr.ecr.us-west-2.amazonaws.com/App:v1",
+		"an upper-case Docker Hub name":                          "NGINX",
+		"a bare ECR registry host":                               "123456789012.dkr.ecr.us-west-2.amazonaws.com",
+		"a bare ECR registry host with a tag":                    "123456789012.dkr.ecr.us-west-2.amazonaws.com:v1",
+		"a truncated digest":                                     "123456789012.dkr.ecr.us-west-2.amazonaws.com/app@sha256:abc",
 		"a bare image ID, which the kubelet cannot pull by name": dgst[len("sha256:"):],
 		"an ECR host whose account is longer than 12 digits":     "1234567890123.dkr.ecr.us-west-2.amazonaws.com/app:v1",
 		"an ECR host whose account is not digits":                "12345abc.dkr.ecr.us-west-2.amazonaws.com/app:v1",
