@@ -143,6 +143,10 @@ func (d decider) tokenFinding(image string, rp rolePolicies, dec iampolicy.Decis
 		base.Message = fmt.Sprintf("%s: statement %q of %s denies %s to role %s, so no registry token can be had",
 			image, r.Statement, describePolicy(r, role), ActionGetAuthorizationToken, role)
 		base.Fix = fmt.Sprintf("remove %s from the Deny statement %q of %s", ActionGetAuthorizationToken, r.Statement, describePolicy(r, role))
+		if shape, ok := identityShape(rp, r); ok && shape.NotAction {
+			base.Fix = fmt.Sprintf("add %s to the NotAction list of the Deny statement %q of %s (the actions it does not deny)",
+				ActionGetAuthorizationToken, r.Statement, describePolicy(r, role))
+		}
 	case iampolicy.Undetermined:
 		return d.undetermined(image, roleARN, ActionGetAuthorizationToken, "the registry", dec), true
 	case iampolicy.ImplicitDeny:

@@ -108,7 +108,8 @@ func TestEvaluatePull(t *testing.T) {
 		"an identity NotAction Deny: the fix adds the action to NotAction": {
 			identity: []string{readOnly, `{"Version":"2012-10-17","Statement":[{"Sid":"OnlyDescribe","Effect":"Deny","NotAction":"ecr:Describe*","Resource":"*"}]}`},
 			want: []want{
-				{code: CodeAuthTokenNotAllowed, statement: "OnlyDescribe", action: ActionGetAuthorizationToken},
+				{code: CodeAuthTokenNotAllowed, statement: "OnlyDescribe", action: ActionGetAuthorizationToken,
+					contains: []string{"add ecr:GetAuthorizationToken to the NotAction list of the Deny statement \"OnlyDescribe\""}},
 				{code: CodeIdentityPolicyDenies, statement: "OnlyDescribe", action: ActionBatchGetImage,
 					contains: []string{"add ecr:BatchGetImage to the NotAction list of the Deny statement \"OnlyDescribe\""}},
 			},
