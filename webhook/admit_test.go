@@ -24,7 +24,7 @@ const (
 	vpcWarning = `container "sidecar": 1234567890.dkr.ecr.us-west-2.amazonaws.com/retail-sample-app-cart:1.2.1 could not be verified: Undetermined (statement "vpce only")`
 	uiDenial   = `ecr-preflight: Deployment retail/ui-private uses images the node role cannot pull:` + "\n" +
 		`- container "ui": 1234567890.dkr.ecr.us-west-2.amazonaws.com/retail-sample-app-ui:1.2.1: RepositoryPolicyDenies: ` + deniedText +
-		` (statement "new policy", role arn:aws:iam::1234567890:role/EksNodeGroupRole, action ecr:BatchGetImage). Fix: ` + deniedFix
+		` (statement "new policy", role arn:aws:iam::1234567890:role/EksNodeGroupRole). Fix: ` + deniedFix
 )
 
 func boolPtr(b bool) *bool { return &b }

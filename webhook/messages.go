@@ -20,8 +20,9 @@ const (
 	// maxWarnings caps the warnings of one admission; the rest are
 	// summarised in a last warning.
 	maxWarnings = 10
-	// maxDenialLines caps the findings spelled out in a denial.
-	maxDenialLines = 20
+	// maxDenialLines caps the findings spelled out in a denial: enough for
+	// every image of any real pod, while bounding a pathological one.
+	maxDenialLines = 100
 	// fieldMax caps any single finding field quoted in a denial.
 	fieldMax = 512
 )
@@ -89,10 +90,13 @@ func elide(s string, n int) string {
 }
 
 // containerList names the containers running one image, e.g.
-// `container "ui"` or `containers "a", "b" and 2 more`.
-func containerList(names []string) string {
-	const shown, nameMax = 2, 40
-	quoted := make([]string, 0, shown)
+// `container "ui"` or `containers "a", "b" and 2 more`: short, for a warning.
+func containerList(names []string) string { return containerNames(names, 2, 40) }
+
+// containerNames names up to shown containers, each cut to nameMax bytes.
+// A denial passes every name whole (a container name has at most 63).
+func containerNames(names []string, shown, nameMax int) string {
+	quoted := make([]string, 0, min(shown, len(names)))
 	for i, n := range names {
 		if i == shown {
 			break
@@ -216,25 +220,27 @@ func denialMessage(kind, namespace, name string, lines []denialLine) string {
 			break
 		}
 		f := l.finding
-		fmt.Fprintf(&b, "\n- %s: %s", containerList(l.containers), truncate(sanitize(l.image), fieldMax))
+		fmt.Fprintf(&b, "\n- %s: %s", containerNames(l.containers, len(l.containers), fieldMax), truncate(sanitize(l.image), fieldMax))
 		if f.Code != "" {
 			fmt.Fprintf(&b, ": %s", truncate(sanitize(string(f.Code)), 64))
 		}
+		msg := ""
 		if f.Message != "" {
 			// The line already names the image; the engine's message starts
 			// with it too.
-			msg := strings.TrimPrefix(sanitize(f.Message), sanitize(l.image)+": ")
-			fmt.Fprintf(&b, ": %s", truncate(msg, fieldMax))
+			msg = truncate(strings.TrimPrefix(sanitize(f.Message), sanitize(l.image)+": "), fieldMax)
+			fmt.Fprintf(&b, ": %s", msg)
 		}
+		// What the message does not already say, it says after it.
 		var where []string
-		if f.Statement != "" {
-			where = append(where, fmt.Sprintf("statement %q", truncate(sanitize(f.Statement), 128)))
+		if s := fmt.Sprintf("statement %q", truncate(sanitize(f.Statement), 128)); f.Statement != "" && !strings.Contains(msg, s) {
+			where = append(where, s)
 		}
 		if f.Role != "" {
 			where = append(where, "role "+truncate(sanitize(f.Role), 256))
 		}
-		if f.Action != "" {
-			where = append(where, "action "+truncate(sanitize(f.Action), 64))
+		if a := truncate(sanitize(f.Action), 64); f.Action != "" && !strings.Contains(msg, a) {
+			where = append(where, "action "+a)
 		}
 		if len(where) > 0 {
 			fmt.Fprintf(&b, " (%s)", strings.Join(where, ", "))

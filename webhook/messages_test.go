@@ -86,7 +86,7 @@ func TestDenialMessage(t *testing.T) {
 	lines := []denialLine{{containers: []string{"ui"}, image: uiImage, finding: preflight.Finding{
 		Code: preflight.CodeImageNotFound, Message: evil, Fix: "push the image " + evil,
 	}}}
-	for range 30 {
+	for range maxDenialLines + 10 {
 		lines = append(lines, lines[0])
 	}
 	got := denialMessage("Deployment", "", "", lines)
@@ -109,5 +109,22 @@ func TestDenialMessageNamesTheImageOnce(t *testing.T) {
 	}
 	if !strings.Contains(got, `RepositoryPolicyDenies: statement "new policy" of the repository policy`) {
 		t.Errorf("the engine's message lost its cause:\n%s", got)
+	}
+}
+
+func TestDenialMessageSpellsOutWhatWarningsShorten(t *testing.T) {
+	long := strings.Repeat("n", 62)
+	names := []string{long + "a", long + "b", long + "c"}
+	got := denialMessage("Deployment", "retail", "ui", []denialLine{{containers: names, image: uiImage, finding: preflight.Finding{
+		Code: preflight.CodeRepositoryPolicyDenies, Statement: "new policy", Action: "ecr:BatchGetImage", Role: "arn:aws:iam::1234567890:role/EksNodeGroupRole",
+		Message: uiImage + `: statement "new policy" of the repository policy of retail-sample-app-ui denies ecr:BatchGetImage to role EksNodeGroupRole`,
+	}}})
+	for _, n := range names {
+		if !strings.Contains(got, `"`+n+`"`) {
+			t.Errorf("denial does not name container %s in full:\n%s", n, got)
+		}
+	}
+	if !strings.HasSuffix(got, `to role EksNodeGroupRole (role arn:aws:iam::1234567890:role/EksNodeGroupRole)`) {
+		t.Errorf("denial should add only the role ARN the message lacks:\n%s", got)
 	}
 }

@@ -19,6 +19,5 @@
 // The package is pure: no I/O, no AWS calls. Whether a repository is a
 // pull-through-cache repository is registry configuration; this package only
 // matches a repository against prefixes the caller supplies (see
-// Image.MatchPullThroughCachePrefix) and offers a guess from well-known
-// prefixes (Image.LikelyPullThroughCache).
+// Image.MatchPullThroughCachePrefix).
 package imageref

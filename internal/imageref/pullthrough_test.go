@@ -2,44 +2,6 @@ package imageref
 
 import "testing"
 
-func TestLikelyPullThroughCache(t *testing.T) {
-	tests := map[string]struct {
-		in   string
-		want PullThroughCache
-		ok   bool
-	}{
-		"a docker-hub prefix is a likely cache": {
-			in:   "123456789012.dkr.ecr.us-west-2.amazonaws.com/docker-hub/library/nginx:1",
-			want: PullThroughCache{Prefix: "docker-hub", UpstreamRepository: "library/nginx", UpstreamRegistry: "registry-1.docker.io"},
-			ok:   true,
-		},
-		"an ecr-public prefix is a likely cache": {
-			in:   "123456789012.dkr.ecr.us-west-2.amazonaws.com/ecr-public/eks/coredns:v1",
-			want: PullThroughCache{Prefix: "ecr-public", UpstreamRepository: "eks/coredns", UpstreamRegistry: "public.ecr.aws"},
-			ok:   true,
-		},
-		"a single-segment repository named like a prefix is not": {
-			in: "123456789012.dkr.ecr.us-west-2.amazonaws.com/quay:v1",
-		},
-		"an ordinary nested repository is not": {
-			in: "123456789012.dkr.ecr.us-west-2.amazonaws.com/team/app:v1",
-		},
-		"a Docker Hub image is not": {in: "docker-hub/app"},
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			img, err := Parse(tc.in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, ok := img.LikelyPullThroughCache()
-			if got != tc.want || ok != tc.ok {
-				t.Errorf("LikelyPullThroughCache() = %+v, %v; want %+v, %v", got, ok, tc.want, tc.ok)
-			}
-		})
-	}
-}
-
 func TestMatchPullThroughCachePrefix(t *testing.T) {
 	const repo = "123456789012.dkr.ecr.us-west-2.amazonaws.com/"
 	tests := map[string]struct {

@@ -477,19 +477,20 @@ func (e *Engine) repositoryNotFound(ctx context.Context, g *repoGroup) Finding {
 		f.Fix = "make sure the node role may ecr:CreateRepository and ecr:BatchImportUpstreamImage under that prefix"
 		return f
 	}
-	if err == nil {
+	prefix, _, nested := strings.Cut(t.Repository, "/")
+	if err == nil || !nested {
+		// A pull-through cache repository always sits under a prefix.
 		return f
 	}
-	if ptc, ok := img.LikelyPullThroughCache(); ok {
-		f.Severity = SeverityWarning
-		f.Message = fmt.Sprintf("repository %s does not exist; if %q is a pull-through cache prefix it is created on the first pull (the rules could not be read: %v)", t.Repository, ptc.Prefix, err)
-		return f
+	// A rule we could not read may create it on the first pull: could not
+	// check is not cannot pull.
+	cause := err.Error()
+	if le := (*awsclient.LookupError)(nil); errors.As(err, &le) {
+		cause = le.Action + " failed: " + le.Cause()
 	}
-	if prefix, _, nested := strings.Cut(t.Repository, "/"); nested {
-		// The repository is missing either way; only a rule we could not
-		// read would create it, and the prefix is not one ECR suggests.
-		f.Message += fmt.Sprintf(" (pull-through cache rules could not be read, so a rule for prefix %q is not ruled out: %v)", prefix, err)
-	}
+	f.Severity = SeverityWarning
+	f.Message = fmt.Sprintf("repository %s does not exist; if it is under a pull-through cache prefix such as %q it is created on the first pull (the rules could not be read: %s)",
+		t.Repository, prefix, cause)
 	return f
 }
 

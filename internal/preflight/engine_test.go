@@ -196,11 +196,20 @@ func TestCheck(t *testing.T) {
 			verdict: []Verdict{VerdictUnknown}, codes: [][]Code{{CodeRepositoryNotFound}},
 			messages: []string{"the rules could not be read: AccessDenied"},
 		},
-		"unreadable pull-through cache rules and another prefix: still missing, and it says why it is sure enough": {
-			lookups: func() *fakeLookups { f := seedLookups(); f.ptcErr = errors.New("AccessDenied"); return f },
+		"unreadable pull-through cache rules and any other prefix: only a warning too": {
+			lookups: func() *fakeLookups {
+				f := seedLookups()
+				f.ptcErr = &awsclient.LookupError{What: "listing pull-through cache rules", Action: "ecr:DescribePullThroughCacheRules", Class: awsclient.ClassAccessDenied, Err: errors.New("AccessDeniedException")}
+				return f
+			},
 			images:  []string{"1234567890.dkr.ecr.us-west-2.amazonaws.com/team/app:1"},
+			verdict: []Verdict{VerdictUnknown}, codes: [][]Code{{CodeRepositoryNotFound}},
+			messages: []string{`if it is under a pull-through cache prefix such as "team"`, "the rules could not be read: ecr:DescribePullThroughCacheRules failed: AccessDeniedException"},
+		},
+		"unreadable pull-through cache rules cannot save an unnested repository": {
+			lookups: func() *fakeLookups { f := seedLookups(); f.ptcErr = errors.New("AccessDenied"); return f },
+			images:  []string{"1234567890.dkr.ecr.us-west-2.amazonaws.com/nope:1"},
 			verdict: []Verdict{VerdictNotPullable}, codes: [][]Code{{CodeRepositoryNotFound}},
-			messages: []string{`a rule for prefix "team" is not ruled out: AccessDenied`},
 		},
 		"images on other registries are skipped, not errors": {
 			lookups: seedLookups, images: []string{"nginx:1.27", "public.ecr.aws/eks/aws-load-balancer-controller:v2", "ghcr.io/org/app:1"},
