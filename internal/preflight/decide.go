@@ -58,19 +58,10 @@ type decider struct {
 	now     func() time.Time
 }
 
-// arnPartition returns the partition of an ARN (arn:PARTITION:...).
-func arnPartition(arn string) string {
-	parts := strings.SplitN(arn, ":", 3)
-	if len(parts) < 3 {
-		return ""
-	}
-	return parts[1]
-}
-
 // evaluatePull answers whether role may pull from t, as findings. No
 // findings means the pull is allowed.
 func (d decider) evaluatePull(image string, t target, role rolePolicies, res resourcePolicies) []Finding {
-	if rp, ip := arnPartition(role.ARN), arnPartition(t.RepositoryARN); rp != ip {
+	if rp, ip := arnField(role.ARN, arnPartition), arnField(t.RepositoryARN, arnPartition); rp != ip {
 		// Partitions share no identities: no policy can grant this.
 		return []Finding{{
 			Code: CodePullNotAllowed, Severity: SeverityError, Role: role.ARN, Action: ActionBatchGetImage,
@@ -214,7 +205,7 @@ func (d decider) repositoryFinding(image string, t target, rp rolePolicies, res 
 		return d.undetermined(image, roleARN, action, "repository "+t.Repository, *registry), true
 	}
 
-	roleAccount := accountOf(roleARN)
+	roleAccount := arnField(roleARN, arnAccount)
 	if roleAccount != "" && roleAccount != t.Account {
 		f.Code = CodeCrossAccountNotAllowed
 		var missing, fixes []string
@@ -362,13 +353,19 @@ func roleName(arn string) string {
 	return rest
 }
 
-// accountOf is the account field of an ARN, or "" when it has none.
-func accountOf(arn string) string {
+// Fields of arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE.
+const (
+	arnPartition = 1
+	arnAccount   = 4
+)
+
+// arnField returns field i of an ARN, or "" when it has too few.
+func arnField(arn string, i int) string {
 	parts := strings.SplitN(arn, ":", 6)
 	if len(parts) < 6 {
 		return ""
 	}
-	return parts[4]
+	return parts[i]
 }
 
 func firstOr(s []string, def string) string {
