@@ -88,6 +88,10 @@ func (e *LookupError) Error() string {
 
 func (e *LookupError) Unwrap() error { return e.Err }
 
+// Brief is "ACTION failed: CAUSE", for messages that already say what was
+// being looked up.
+func (e *LookupError) Brief() string { return e.Action + " failed: " + e.Cause() }
+
 // Cause describes what went wrong in a few words, without the SDK's retry
 // and operation wrapping: the network error, AWS's error code and message,
 // or the HTTP status.

@@ -486,7 +486,7 @@ func (e *Engine) repositoryNotFound(ctx context.Context, g *repoGroup) Finding {
 	// check is not cannot pull.
 	cause := err.Error()
 	if le := (*awsclient.LookupError)(nil); errors.As(err, &le) {
-		cause = le.Action + " failed: " + le.Cause()
+		cause = le.Brief()
 	}
 	f.Severity = SeverityWarning
 	f.Message = fmt.Sprintf("repository %s does not exist; if it is under a pull-through cache prefix such as %q it is created on the first pull (the rules could not be read: %s)",
@@ -526,7 +526,7 @@ func lookupFailed(what string, err error) Finding {
 		f.Message = what + ": AWS throttled the lookup"
 		f.Fix = "retry; raise the cache TTLs if this is frequent"
 	case errors.As(err, &le):
-		f.Message = fmt.Sprintf("%s: %s failed: %s", what, le.Action, le.Cause())
+		f.Message = what + ": " + le.Brief()
 		f.Fix = "retry; check ecr-preflight's AWS credentials and network"
 	default:
 		f.Fix = "retry; check ecr-preflight's AWS credentials and network"
