@@ -133,11 +133,7 @@ func (d decider) tokenFinding(image string, rp rolePolicies, dec iampolicy.Decis
 		base.Statement = r.Statement
 		base.Message = fmt.Sprintf("%s: statement %q of %s denies %s to role %s, so no registry token can be had",
 			image, r.Statement, describePolicy(r, role), ActionGetAuthorizationToken, role)
-		base.Fix = fmt.Sprintf("remove %s from the Deny statement %q of %s", ActionGetAuthorizationToken, r.Statement, describePolicy(r, role))
-		if shape, ok := identityShape(rp, r); ok && shape.NotAction {
-			base.Fix = fmt.Sprintf("add %s to the NotAction list of the Deny statement %q of %s (the actions it does not deny)",
-				ActionGetAuthorizationToken, r.Statement, describePolicy(r, role))
-		}
+		base.Fix = identityDenyFix(rp, r, ActionGetAuthorizationToken, ActionGetAuthorizationToken, "")
 	case iampolicy.Undetermined:
 		return d.undetermined(image, roleARN, ActionGetAuthorizationToken, "the registry", dec), true
 	case iampolicy.ImplicitDeny:
@@ -188,11 +184,7 @@ func (d decider) repositoryFinding(image string, t target, rp rolePolicies, res 
 		f.Code = CodeIdentityPolicyDenies
 		f.Message = fmt.Sprintf("%s: statement %q of %s denies %s on repository %s",
 			image, r.Statement, describePolicy(r, role), action, t.Repository)
-		f.Fix = fmt.Sprintf("remove %s (or the repository) from the Deny statement %q of %s", action, r.Statement, describePolicy(r, role))
-		if shape, ok := identityShape(rp, r); ok && shape.NotAction {
-			f.Fix = fmt.Sprintf("add %s to the NotAction list of the Deny statement %q of %s (the actions it does not deny), or exclude the repository from it",
-				action, r.Statement, describePolicy(r, role))
-		}
+		f.Fix = identityDenyFix(rp, r, action, action+" (or the repository)", ", or exclude the repository from it")
 		return f, true
 	}
 	if repo.Decision == iampolicy.Allow || (registry != nil && registry.Decision == iampolicy.Allow) {
@@ -266,7 +258,7 @@ func explainDeny(p *iampolicy.NamedPolicy, statement, role, action, msg, change 
 	switch {
 	case !ok:
 	case shape.NotAction:
-		change = fmt.Sprintf("add %s to the NotAction list of statement %q (the actions it does not deny)", action, statement)
+		change = notActionFix(action, fmt.Sprintf("statement %q", statement))
 	case shape.AnyPrincipal && len(shape.ConditionKeys) > 0:
 		keys := strings.Join(shape.ConditionKeys, ", ")
 		msg += fmt.Sprintf(" (it applies to every principal, and its condition on %s holds for this pull)", keys)
@@ -277,6 +269,21 @@ func explainDeny(p *iampolicy.NamedPolicy, statement, role, action, msg, change 
 		change = fmt.Sprintf("narrow the actions of statement %q or exempt role %s from it with a condition on aws:PrincipalArn", statement, role)
 	}
 	return msg, change
+}
+
+// identityDenyFix is the fix for an explicit Deny in the role's own policies:
+// remove what it denies, or, for a NotAction statement, list the action
+// among its exceptions (then add orElse).
+func identityDenyFix(rp rolePolicies, r iampolicy.Reason, action, remove, orElse string) string {
+	where := fmt.Sprintf("the Deny statement %q of %s", r.Statement, describePolicy(r, roleName(rp.ARN)))
+	if shape, ok := identityShape(rp, r); ok && shape.NotAction {
+		return notActionFix(action, where) + orElse
+	}
+	return fmt.Sprintf("remove %s from %s", remove, where)
+}
+
+func notActionFix(action, statement string) string {
+	return fmt.Sprintf("add %s to the NotAction list of %s (the actions it does not deny)", action, statement)
 }
 
 // identityShape finds the shape of an identity or boundary statement.
