@@ -70,21 +70,20 @@ func (d decider) evaluatePull(image string, t target, role rolePolicies, res res
 			Fix: fmt.Sprintf("use a node role in partition %s, or copy the image to a registry in partition %s", ip, rp),
 		}}
 	}
-	reqCtx := d.requestContext(role)
-	now := d.now()
+	// The engine reads the role's tags with its policies, so they are known.
+	base := iampolicy.Request{Principal: role.ARN, Context: d.requestContext(role), Now: d.now(), PrincipalTagsKnown: true}
 	var findings []Finding
 
-	token := iampolicy.Evaluate(iampolicy.Request{
-		Principal: role.ARN, Action: ActionGetAuthorizationToken, Resource: "*", Context: reqCtx, Now: now,
-		PrincipalTagsKnown: true,
-	}, iampolicy.PolicySet{Identity: role.Identity, Boundary: role.Boundary})
+	tokenReq := base
+	tokenReq.Action, tokenReq.Resource = ActionGetAuthorizationToken, "*"
+	token := iampolicy.Evaluate(tokenReq, iampolicy.PolicySet{Identity: role.Identity, Boundary: role.Boundary})
 	if f, ok := d.tokenFinding(image, role, token); ok {
 		findings = append(findings, f)
 	}
 
 	for _, action := range repositoryActions {
-		req := iampolicy.Request{Principal: role.ARN, Action: action, Resource: t.RepositoryARN, Context: reqCtx, Now: now,
-			PrincipalTagsKnown: true}
+		req := base
+		req.Action, req.Resource = action, t.RepositoryARN
 		repo := iampolicy.Evaluate(req, iampolicy.PolicySet{Identity: role.Identity, Boundary: role.Boundary, Resource: res.Repository})
 		var registry *iampolicy.Decision
 		if res.Registry != nil {
