@@ -99,4 +99,17 @@ type Decision struct {
 	// an implicit deny to become an allow (e.g. "resource" when a
 	// cross-account resource policy does not grant the principal).
 	Missing []Source `json:"missing,omitempty"`
+	// ConditionFailures are, for an implicit deny, the Allow statements
+	// that match the request's action, resource and principal but whose
+	// Condition does not hold: the grants that were meant to apply.
+	ConditionFailures []ConditionFailure `json:"conditionFailures,omitempty"`
+}
+
+// ConditionFailure is an Allow statement kept from applying by one of its
+// conditions.
+type ConditionFailure struct {
+	Reason
+	// Key is the condition key (as spelled in the policy) of the first
+	// condition that does not hold.
+	Key string `json:"key"`
 }

@@ -68,9 +68,18 @@ func newEvalCtx(req *Request) *evalCtx {
 		ec.resAccount, ec.resRegion = ec.resParts[4], ec.resParts[3]
 		ec.hasResAccount = ec.resAccount != ""
 	}
-	ec.sameAccount = req.Resource == "*" || !ec.hasResAccount || ec.resAccount == ec.principal.account
+	ec.sameAccount = req.Resource == "*" || !ec.hasResAccount || ec.resAccount == ec.principal.account ||
+		ec.resAccount == awsOwnedAccount
 	return ec
 }
+
+// awsOwnedAccount is the account field of resources AWS itself owns, such as
+// AWS managed policies (arn:aws:iam::aws:policy/NAME). They are no other
+// customer's resources: any principal reaches them with its own identity
+// policies, no resource policy, as in its own account. Their owner is a
+// service-managed account whose ID the ARN does not show, so
+// aws:ResourceAccount is unknown for them.
+const awsOwnedAccount = "aws"
 
 // toLowerASCII avoids strings.ToLower's allocation for already-lower text.
 func toLowerASCII(s string) string {
@@ -114,8 +123,11 @@ func (ec *evalCtx) lookup(keyLower string) ([]string, keyState) {
 		}
 		return ec.single(2, p.ptype)
 	case "aws:resourceaccount":
-		if !ec.hasResAccount {
+		switch {
+		case !ec.hasResAccount:
 			return nil, keyAbsent
+		case ec.resAccount == awsOwnedAccount:
+			return nil, keyUnknown
 		}
 		return ec.single(3, ec.resAccount)
 	case "aws:requestedregion":

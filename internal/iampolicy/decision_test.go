@@ -20,6 +20,7 @@ const (
 	scpS3        = `{"Statement": [{"Sid": "S3", "Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}`
 	scpDenyEcr   = `{"Statement": [{"Sid": "NoEcr", "Effect": "Deny", "Action": "ecr:*", "Resource": "*"}]}`
 	rcpFull      = `{"Statement": [{"Sid": "RFull", "Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}]}`
+	rcpDenyS3    = `{"Statement": [{"Sid": "RS3", "Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "*"}]}`
 	rcpDenyOrg   = `{"Statement": [{"Sid": "ROrg", "Effect": "Deny", "Principal": "*", "Action": "ecr:*", "Resource": "*", "Condition": {"StringNotEqualsIfExists": {"aws:PrincipalOrgID": "o-1"}}}]}`
 	otherSession = "arn:aws:sts::444455556666:assumed-role/Node/i-1"
 )
@@ -79,14 +80,20 @@ func TestDecision(t *testing.T) {
 			session, []string{`"identityPolicies": [` + idAllow + `]`, `"serviceControlPolicies": [[` + scpFull + `, ` + scpDenyEcr + `]]`}, iampolicy.ExplicitDeny, []string{"scp/NoEcr"}, nil, nil},
 		"SCP: an SCP Allow alone grants nothing": {
 			session, []string{`"serviceControlPolicies": [[` + scpFull + `]]`}, fails, []string{"scp/Full"}, []iampolicy.Source{iampolicy.SourceIdentity}, nil},
-		"RCP: every level allows and reasons name them": {
-			session, []string{`"identityPolicies": [` + idAllow + `]`, `"resourceControlPolicies": [[` + rcpFull + `], [` + rcpFull + `]]`}, holds, []string{"rcp/RFull", "rcp/RFull", "identity/IdAllow"}, nil, nil},
+		"RCP: Allows decide nothing, so they are no reasons": {
+			session, []string{`"identityPolicies": [` + idAllow + `]`, `"resourceControlPolicies": [[` + rcpFull + `], [` + rcpFull + `]]`}, holds, []string{"identity/IdAllow"}, nil, nil},
+		"RCP: a level holding only a Deny of another action does not deny implicitly": {
+			session, []string{`"identityPolicies": [` + idAllow + `]`, `"resourceControlPolicies": [[` + rcpFull + `], [` + rcpDenyS3 + `]]`}, holds, []string{"identity/IdAllow"}, nil, nil},
+		"RCP: a level with no statement for the action still lets it through": {
+			session, []string{`"identityPolicies": [` + idAllow + `]`, `"resourceControlPolicies": [[` + rcpDenyS3 + `]]`}, holds, []string{"identity/IdAllow"}, nil, nil},
+		"RCP: nothing allows: missing names identity, never rcp": {
+			session, []string{`"resourceControlPolicies": [[` + rcpDenyS3 + `]]`}, fails, nil, []iampolicy.Source{iampolicy.SourceIdentity}, nil},
 		"RCP: a Deny on an unknown org ID leaves it undetermined": {
 			session, []string{`"identityPolicies": [` + idAllow + `]`, `"resourceControlPolicies": [[` + rcpFull + `, ` + rcpDenyOrg + `]]`}, unknown, []string{"rcp/ROrg"}, nil, []string{"aws:PrincipalOrgID"}},
 		"RCP: the org ID in the context settles it": {
-			session, []string{`"context": {"aws:PrincipalOrgID": "o-1"}`, `"identityPolicies": [` + idAllow + `]`, `"resourceControlPolicies": [[` + rcpFull + `, ` + rcpDenyOrg + `]]`}, holds, []string{"rcp/RFull", "identity/IdAllow"}, nil, nil},
+			session, []string{`"context": {"aws:PrincipalOrgID": "o-1"}`, `"identityPolicies": [` + idAllow + `]`, `"resourceControlPolicies": [[` + rcpFull + `, ` + rcpDenyOrg + `]]`}, holds, []string{"identity/IdAllow"}, nil, nil},
 		"unknown Deny with a certainly false Allow is an implicit deny": {
-			session, []string{`"resourceControlPolicies": [[` + rcpFull + `, ` + rcpDenyOrg + `]]`}, fails, []string{"rcp/RFull"}, []iampolicy.Source{iampolicy.SourceIdentity}, nil},
+			session, []string{`"resourceControlPolicies": [[` + rcpFull + `, ` + rcpDenyOrg + `]]`}, fails, nil, []iampolicy.Source{iampolicy.SourceIdentity}, nil},
 		"an unknown Allow that is needed is undetermined": {
 			session, []string{`"identityPolicies": [` + idUnknown + `]`}, unknown, []string{"identity/IdVpce"}, nil, []string{"aws:SourceVpce"}},
 		"an unknown Allow that is not needed does not matter": {
@@ -155,5 +162,30 @@ func TestPrincipalTagsKnownMakesMissingTagsAbsent(t *testing.T) {
 		if got := iampolicy.Evaluate(req, set).Decision; got != tc.want {
 			t.Errorf("PrincipalTagsKnown=%v tags=%v: %s, want %s", tc.known, tc.tags, got, tc.want)
 		}
+	}
+}
+
+func TestConditionFailuresNameTheGrantThatDidNotApply(t *testing.T) {
+	const orgGrant = `{"Version":"2012-10-17","Statement":[{"Sid":"Org","Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage","Condition":{"StringEquals":{"aws:PrincipalOrgID":"o-mine"}}}]}`
+	resource, err := iampolicy.ParseAs([]byte(orgGrant), iampolicy.SourceResource)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := map[string]struct {
+		org  string
+		want []iampolicy.ConditionFailure
+	}{
+		"another organization: the grant is named with its failing key": {"o-other", []iampolicy.ConditionFailure{{Reason: iampolicy.Reason{Policy: iampolicy.SourceResource, Name: "repo", Statement: "Org", Effect: "Allow"}, Key: "aws:PrincipalOrgID"}}},
+		"the right organization: nothing failed":                        {"o-mine", nil},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			req := iampolicy.Request{Principal: "arn:aws:iam::111122223333:role/Node", Action: "ecr:BatchGetImage", Resource: "arn:aws:ecr:us-west-2:444455556666:repository/app",
+				Context: map[string][]string{"aws:principalorgid": {tc.org}}}
+			got := iampolicy.Evaluate(req, iampolicy.PolicySet{Resource: &iampolicy.NamedPolicy{Name: "repo", Policy: resource}})
+			if !slices.Equal(got.ConditionFailures, tc.want) {
+				t.Fatalf("ConditionFailures = %+v, want %+v (decision %s)", got.ConditionFailures, tc.want, got.Decision)
+			}
+		})
 	}
 }

@@ -82,6 +82,12 @@ func (ev *evaluator) add(src Source, np *NamedPolicy, level int, byPrincipal boo
 	}
 	for i := range np.Policy.statements {
 		st := &np.Policy.statements[i]
+		if src == SourceRCP && !st.deny {
+			// RCPFullAWSAccess sits at every level and cannot be detached,
+			// so an RCP level always lets a request through: only its
+			// Denies count, and its Allows decide nothing.
+			continue
+		}
 		r := st.eval(ev.ec, byPrincipal, &ev.keys)
 		ev.items = append(ev.items, evaluated{src: src, name: np.Name, level: level, st: st, stmtResult: r})
 	}
@@ -89,8 +95,8 @@ func (ev *evaluator) add(src Source, np *NamedPolicy, level int, byPrincipal boo
 
 // sides are the Allow-side values that the decision combines.
 type sides struct {
-	scp, rcp                   tri
-	scpLevels, rcpLevels       []tri
+	scp                        tri
+	scpLevels                  []tri
 	identity, boundary         tri
 	resDirect, resRole, resAny tri
 	hasBoundary, sameAccount   bool
@@ -101,14 +107,11 @@ type sides struct {
 
 func (ev *evaluator) sides(set *PolicySet) sides {
 	s := sides{
-		scp: tTrue, rcp: tTrue, boundary: tTrue,
+		scp: tTrue, boundary: tTrue,
 		hasBoundary: set.Boundary != nil, sameAccount: ev.ec.sameAccount,
 	}
 	if len(set.SCPs) > 0 {
 		s.scpLevels = make([]tri, len(set.SCPs))
-	}
-	if len(set.RCPs) > 0 {
-		s.rcpLevels = make([]tri, len(set.RCPs))
 	}
 	if s.hasBoundary {
 		s.boundary = tFalse
@@ -126,8 +129,6 @@ func (ev *evaluator) sides(set *PolicySet) sides {
 		switch it.src {
 		case SourceSCP:
 			s.scpLevels[it.level] = s.scpLevels[it.level].or(it.applies)
-		case SourceRCP:
-			s.rcpLevels[it.level] = s.rcpLevels[it.level].or(it.applies)
 		case SourceResource:
 			s.resDirect = s.resDirect.or(it.direct)
 			s.resRole = s.resRole.or(it.role)
@@ -141,9 +142,6 @@ func (ev *evaluator) sides(set *PolicySet) sides {
 	for _, v := range s.scpLevels {
 		s.scp = s.scp.and(v)
 	}
-	for _, v := range s.rcpLevels {
-		s.rcp = s.rcp.and(v)
-	}
 	var principal tri
 	if s.sameAccount {
 		// A session (or user) ARN grant is not limited by the boundary; a
@@ -156,7 +154,7 @@ func (ev *evaluator) sides(set *PolicySet) sides {
 		principal = s.resAny.and(s.identity).and(s.boundary)
 		s.identityUsed, s.resRoleUsed, s.boundaryUsed = true, true, s.hasBoundary
 	}
-	s.allow = s.scp.and(s.rcp).and(principal)
+	s.allow = s.scp.and(principal)
 	return s
 }
 
@@ -179,6 +177,12 @@ func (ev *evaluator) decide(set *PolicySet) Decision {
 		d.Decision = ImplicitDeny
 		ev.reasons(&d, func(it *evaluated) bool { return !it.st.deny && it.applies == tTrue })
 		d.Missing = s.missing(set)
+		for i := range ev.items {
+			if it := &ev.items[i]; !it.st.deny && it.failedKey != "" {
+				r := Reason{Policy: it.src, Name: it.name, Statement: it.st.label, Effect: it.st.effect()}
+				d.ConditionFailures = append(d.ConditionFailures, ConditionFailure{Reason: r, Key: it.failedKey})
+			}
+		}
 	case s.allow == tTrue && deny == tFalse:
 		d.Decision = Allow
 		ev.reasons(&d, func(it *evaluated) bool { return !it.st.deny && s.granted(it) })
@@ -204,7 +208,7 @@ func (ev *evaluator) decide(set *PolicySet) Decision {
 // request.
 func (s *sides) granted(it *evaluated) bool {
 	switch it.src {
-	case SourceSCP, SourceRCP, SourceIdentity:
+	case SourceSCP, SourceIdentity:
 		return it.applies == tTrue && (it.src != SourceIdentity || s.identityUsed)
 	case SourceBoundary:
 		return it.applies == tTrue && s.boundaryUsed
@@ -223,8 +227,6 @@ func (s *sides) open(it *evaluated) bool {
 	switch it.src {
 	case SourceSCP:
 		return it.applies == tUnknown && s.scpLevels[it.level] == tUnknown
-	case SourceRCP:
-		return it.applies == tUnknown && s.rcpLevels[it.level] == tUnknown
 	case SourceIdentity:
 		return it.applies == tUnknown && s.identity == tUnknown && s.identityUsed
 	case SourceBoundary:
@@ -245,9 +247,6 @@ func (s *sides) missing(set *PolicySet) []Source {
 	var m []Source
 	if len(set.SCPs) > 0 && s.scp == tFalse {
 		m = append(m, SourceSCP)
-	}
-	if len(set.RCPs) > 0 && s.rcp == tFalse {
-		m = append(m, SourceRCP)
 	}
 	if s.sameAccount {
 		if s.resDirect == tFalse && s.resRole == tFalse && s.identity == tFalse {

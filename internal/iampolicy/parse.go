@@ -152,12 +152,12 @@ func parseStatement(raw json.RawMessage, path string, index int, vars bool, kind
 	st.notAction = name == "NotAction"
 	st.actions = make([]glob, len(actions))
 	for i, a := range actions {
-		if a != "*" && strings.IndexByte(a, ':') <= 0 {
+		if problem := actionProblem(a); problem != "" {
 			at := path + "." + name
 			if jsonKind(raw) == "array" {
 				at += "[" + strconv.Itoa(i) + "]"
 			}
-			return st, errAt(at, fmt.Sprintf(`must be "*" or SERVICE:ACTION (e.g. ecr:BatchGetImage), got %q`, a))
+			return st, errAt(at, fmt.Sprintf("%s, got %q", problem, a))
 		}
 		st.actions[i] = compileGlob(tokenize(strings.ToLower(a), false, true))
 	}
@@ -202,7 +202,27 @@ func parseStatement(raw json.RawMessage, path string, index int, vars bool, kind
 			return st, err
 		}
 	}
+	st.vars = statementVariables(&st)
 	return st, nil
+}
+
+// actionProblem says what is wrong with an Action or NotAction entry ("" if
+// nothing). AWS's Action element makes the part before the colon a service
+// namespace and allows wildcards only in the action name; IAM rejects a
+// wildcard vendor ("*:Get*", "ec*:Get*"), so such an entry is an error here
+// rather than a pattern that silently matches nothing (or every service).
+func actionProblem(a string) string {
+	if a == "*" {
+		return ""
+	}
+	service, _, ok := strings.Cut(a, ":")
+	switch {
+	case !ok || service == "":
+		return `must be "*" or SERVICE:ACTION (e.g. ecr:BatchGetImage)`
+	case strings.ContainsAny(service, "*?"):
+		return `the service prefix before ":" must not contain wildcards (only a lone "*" matches every action)`
+	}
+	return ""
 }
 
 // isIAMPolicy reports whether kind is stored by IAM, whose grammar is

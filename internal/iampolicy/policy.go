@@ -43,6 +43,9 @@ type statement struct {
 	principals   []principalEntry
 
 	conditions []condition
+
+	// vars are the policy variables of resources and condition values.
+	vars []*variable
 }
 
 func (s *statement) effect() string {
@@ -62,6 +65,9 @@ type StatementShape struct {
 	AnyPrincipal bool
 	// ConditionKeys are the keys its Condition tests, as spelled.
 	ConditionKeys []string
+	// NotPrincipal lists the entries of a NotPrincipal element, as
+	// written: the principals the statement does not apply to.
+	NotPrincipal []string
 }
 
 // Shape describes the first statement whose label (Sid, or "#N") is label.
@@ -77,6 +83,9 @@ func (p *Policy) Shape(label string) (StatementShape, bool) {
 		shape := StatementShape{NotAction: st.notAction}
 		for _, e := range st.principals {
 			shape.AnyPrincipal = shape.AnyPrincipal || (e.kind == peAll && !st.notPrincipal)
+			if st.notPrincipal {
+				shape.NotPrincipal = append(shape.NotPrincipal, e.raw)
+			}
 		}
 		for _, c := range st.conditions {
 			if !slices.Contains(shape.ConditionKeys, c.key) {

@@ -11,6 +11,9 @@ type stmtResult struct {
 	// keysFrom:keysTo index the evaluator's key buffer: the keys that left
 	// this statement unknown.
 	keysFrom, keysTo int
+	// failedKey is the key of the condition that kept a statement whose
+	// action, resource and principal all match from applying.
+	failedKey string
 }
 
 func (r *stmtResult) unknown() bool {
@@ -62,6 +65,9 @@ func (s *statement) eval(ec *evalCtx, byPrincipal bool, keys *[]string) stmtResu
 		return res
 	}
 	r := s.matchResource(ec, byPrincipal, keys)
+	if r != tFalse {
+		r = r.and(s.variablesHold(ec, keys))
+	}
 	if r == tFalse {
 		*keys = (*keys)[:start]
 		return res
@@ -87,6 +93,9 @@ func (s *statement) eval(ec *evalCtx, byPrincipal bool, keys *[]string) stmtResu
 		r = r.and(c)
 		if r == tFalse {
 			*keys = (*keys)[:start]
+			if pm.any() == tTrue {
+				res.failedKey = s.conditions[i].key
+			}
 			return res
 		}
 	}

@@ -1,6 +1,9 @@
 package iampolicy
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // variable is one ${key} or ${key, 'default'} reference found at parse time.
 type variable struct {
@@ -87,10 +90,44 @@ func parseVariable(inner string) (v *variable, literal string, ok bool) {
 	return &variable{key: key, keyLower: strings.ToLower(key), def: def, hasDef: hasDef}, "", true
 }
 
+// substState says whether a policy variable can be substituted in this
+// request.
+type substState int8
+
+const (
+	substOK      substState = iota
+	substUnknown            // its key is unknown: it may have a value or none
+	substVoid               // it has no value: the statement does not apply
+)
+
+// substitute returns the text v stands for. A key that is absent (with no
+// default) or multi-valued leaves v without a value; a multivalued key AWS
+// never substitutes, so only its absence (and a default) can help.
+func (v *variable) substitute(ec *evalCtx) (string, substState) {
+	vals, st := ec.lookup(v.keyLower)
+	switch {
+	case st == keyAbsent && v.hasDef:
+		return v.def, substOK
+	case st == keyAbsent:
+		return "", substVoid
+	case multiValuedKeys[v.keyLower] && (st == keyKnown || !v.hasDef):
+		return "", substVoid
+	case st == keyUnknown:
+		return "", substUnknown
+	case len(vals) != 1:
+		return "", substVoid
+	}
+	return vals[0], substOK
+}
+
+// mayBeVoid reports whether v, whose key is unknown, could turn out to have
+// no value: without a default an absent key leaves it empty.
+func (v *variable) mayBeVoid() bool { return !v.hasDef || multiValuedKeys[v.keyLower] }
+
 // resolve substitutes variables in toks. It returns tFalse when a variable
-// cannot be substituted (absent without default, or multi-valued: the
-// pattern then matches nothing) and tUnknown when one depends on an unknown
-// key (its key is appended to unknown).
+// has no value (statement.eval has already set such statements aside: this
+// is only a safe answer) and tUnknown when one depends on an unknown key
+// (its key is appended to unknown).
 func resolve(toks []token, ec *evalCtx, unknown *[]string) ([]token, tri) {
 	out := make([]token, 0, len(toks))
 	result := tTrue
@@ -99,17 +136,15 @@ func resolve(toks []token, ec *evalCtx, unknown *[]string) ([]token, tri) {
 			out = append(out, t)
 			continue
 		}
-		vals, st := ec.lookup(t.v.keyLower)
-		switch {
-		case st == keyUnknown:
+		text, st := t.v.substitute(ec)
+		switch st {
+		case substVoid:
+			return nil, tFalse
+		case substUnknown:
 			*unknown = append(*unknown, t.v.key)
 			result = tUnknown
-		case st == keyAbsent && t.v.hasDef:
-			out = append(out, token{op: 'l', lit: t.v.def})
-		case st == keyAbsent || len(vals) != 1 || multiValuedKeys[t.v.keyLower]:
-			return nil, tFalse
 		default:
-			out = append(out, token{op: 'l', lit: vals[0]})
+			out = append(out, token{op: 'l', lit: text})
 		}
 	}
 	return out, result
@@ -137,10 +172,61 @@ func unknownVariables(toks []token, ec *evalCtx, unknown *[]string) {
 		if t.op != '$' {
 			continue
 		}
-		if _, st := ec.lookup(t.v.keyLower); st == keyUnknown {
+		if _, st := t.v.substitute(ec); st == substUnknown {
 			*unknown = append(*unknown, t.v.key)
 		}
 	}
+}
+
+// statementVariables lists, once per key, the policy variables of a
+// statement's Resource/NotResource and condition values, so evaluation can
+// settle up front whether each has a value.
+func statementVariables(st *statement) []*variable {
+	var vs []*variable
+	add := func(toks []token) {
+		for _, t := range toks {
+			if t.op == '$' && !slices.ContainsFunc(vs, t.v.sameKey) {
+				vs = append(vs, t.v)
+			}
+		}
+	}
+	for i := range st.resources {
+		add(st.resources[i].loose)
+	}
+	for i := range st.conditions {
+		for j := range st.conditions[i].values {
+			v := &st.conditions[i].values[j]
+			add(v.toks)
+			add(v.like.toks)
+			add(v.arn.loose)
+		}
+	}
+	return vs
+}
+
+// sameKey reports whether two references always have a value together:
+// same key, and both with or both without a default.
+func (v *variable) sameKey(o *variable) bool {
+	return v.keyLower == o.keyLower && v.hasDef == o.hasDef
+}
+
+// variablesHold says whether every policy variable of the statement has a
+// value. AWS: a variable whose key has no value in the request makes the
+// statement not apply, whatever operator, NotResource or Effect surrounds
+// it, so a negated comparison with "nothing" never turns into a match.
+// tUnknown when an unknown key might leave one without a value.
+func (s *statement) variablesHold(ec *evalCtx, unknown *[]string) tri {
+	r := tTrue
+	for _, v := range s.vars {
+		switch _, st := v.substitute(ec); {
+		case st == substVoid:
+			return tFalse
+		case st == substUnknown && v.mayBeVoid():
+			*unknown = append(*unknown, v.key)
+			r = tUnknown
+		}
+	}
+	return r
 }
 
 // hasVariable reports whether any token needs substitution.
