@@ -103,7 +103,7 @@ func TestEvaluatePull(t *testing.T) {
 			identity:   []string{readOnly},
 			repository: `{"Version":"2012-10-17","Statement":[{"Sid":"ReadMetaOnly","Effect":"Deny","Principal":{"AWS":"arn:aws:iam::1234567890:role/EksNodeGroupRole"},"NotAction":["ecr:DescribeImages"]}]}`,
 			want: []want{{code: CodeRepositoryPolicyDenies, statement: "ReadMetaOnly", action: ActionBatchGetImage,
-				contains: []string{"add ecr:BatchGetImage to the NotAction list of statement \"ReadMetaOnly\""}}},
+				contains: []string{"add ecr:BatchGetImage and ecr:GetDownloadUrlForLayer to the NotAction list of statement \"ReadMetaOnly\""}}},
 		},
 		"an identity NotAction Deny: the fix adds the action to NotAction": {
 			identity: []string{readOnly, `{"Version":"2012-10-17","Statement":[{"Sid":"OnlyDescribe","Effect":"Deny","NotAction":"ecr:Describe*","Resource":"*"}]}`},
@@ -111,7 +111,7 @@ func TestEvaluatePull(t *testing.T) {
 				{code: CodeAuthTokenNotAllowed, statement: "OnlyDescribe", action: ActionGetAuthorizationToken,
 					contains: []string{"add ecr:GetAuthorizationToken to the NotAction list of the Deny statement \"OnlyDescribe\""}},
 				{code: CodeIdentityPolicyDenies, statement: "OnlyDescribe", action: ActionBatchGetImage,
-					contains: []string{"add ecr:BatchGetImage to the NotAction list of the Deny statement \"OnlyDescribe\""}},
+					contains: []string{"add ecr:BatchGetImage and ecr:GetDownloadUrlForLayer to the NotAction list of the Deny statement \"OnlyDescribe\""}},
 			},
 		},
 		"a role in another partition can never pull": {
@@ -163,6 +163,45 @@ func TestEvaluatePull(t *testing.T) {
 			tags:       map[string]string{"team": "payments"},
 			context:    map[string][]string{"AWS:principaltag/TEAM": {"retail"}},
 		},
+		"a Deny with NotPrincipal listing only the role: the session is not exempt, and the fix is AWS's pattern": {
+			identity:   []string{readOnly},
+			repository: `{"Version":"2012-10-17","Statement":[{"Sid":"OnlyNodes","Effect":"Deny","NotPrincipal":{"AWS":"arn:aws:iam::1234567890:role/EksNodeGroupRole"},"Action":"ecr:*"}]}`,
+			want: []want{{code: CodeRepositoryPolicyDenies, statement: "OnlyNodes", action: ActionBatchGetImage, contains: []string{
+				"the kubelet calls as an assumed-role session of role EksNodeGroupRole, arn:aws:sts::1234567890:assumed-role/EksNodeGroupRole/SESSION",
+				`"Condition": {"ArnNotEquals": {"aws:PrincipalArn": "arn:aws:iam::1234567890:role/EksNodeGroupRole"}}`}}},
+		},
+		"a token granted only on a repository ARN: ask for its own statement, not a managed policy": {
+			identity: []string{`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ecr:GetAuthorizationToken","ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"],"Resource":"arn:aws:ecr:us-west-2:1234567890:repository/retail-*"}]}`},
+			want: []want{{code: CodeAuthTokenNotAllowed, action: ActionGetAuthorizationToken, contains: []string{
+				"not a repository resource", `its own statement in policy policy-0 of role EksNodeGroupRole: {"Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"}`}}},
+		},
+		"a permissions boundary blocking the pull is named, with both missing actions": {
+			identity: []string{readOnly},
+			boundary: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecr:GetAuthorizationToken","Resource":"*"}]}`,
+			want: []want{{code: CodePullNotAllowed, action: ActionBatchGetImage, contains: []string{
+				"the permissions boundary Boundary of role EksNodeGroupRole does not allow ecr:BatchGetImage and ecr:GetDownloadUrlForLayer",
+				"allow ecr:BatchGetImage and ecr:GetDownloadUrlForLayer on arn:aws:ecr:us-west-2:1234567890:repository/retail-sample-app-ui in the permissions boundary Boundary"}}},
+		},
+		"a condition on the session ID: no --context is suggested, the statement and a workable key are": {
+			identity:   []string{readOnly},
+			repository: `{"Version":"2012-10-17","Statement":[{"Sid":"OneSession","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"StringNotLike":{"aws:userid":"AROAEXAMPLE:*"}}}]}`,
+			want: []want{{code: CodeUndetermined, statement: "OneSession", action: ActionBatchGetImage, contains: []string{
+				`statement "OneSession" of the repository policy of retail-sample-app-ui depends on aws:userid, which differs for every node's session`, "aws:PrincipalArn"}}},
+		},
+		"a cross-account grant whose organization condition fails names the statement and the key": {
+			role: "arn:aws:iam::111122223333:role/Node", identity: []string{readOnly},
+			repository: `{"Version":"2012-10-17","Statement":[{"Sid":"OrgPull","Effect":"Allow","Principal":"*","Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"],"Condition":{"StringEquals":{"aws:PrincipalOrgID":"o-mine"}}}]}`,
+			context:    map[string][]string{"aws:PrincipalOrgID": {"o-other"}},
+			want: []want{{code: CodeCrossAccountNotAllowed, statement: "OrgPull", action: ActionBatchGetImage, contains: []string{
+				`statement "OrgPull" of the repository policy of retail-sample-app-ui would grant it, but its condition on aws:PrincipalOrgID does not hold`,
+				`correct the condition on aws:PrincipalOrgID in statement "OrgPull"`}}},
+		},
+		"a same-account grant whose condition fails names the statement and the key": {
+			identity: []string{`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecr:GetAuthorizationToken","Resource":"*"},{"Sid":"Tagged","Effect":"Allow","Action":"ecr:*","Resource":"*","Condition":{"StringEquals":{"aws:PrincipalTag/team":"retail"}}}]}`},
+			tags:     map[string]string{"team": "payments"},
+			want: []want{{code: CodePullNotAllowed, statement: "Tagged", action: ActionBatchGetImage, contains: []string{
+				`statement "Tagged" of policy policy-0 of role EksNodeGroupRole would allow role EksNodeGroupRole to ecr:BatchGetImage`, "condition on aws:PrincipalTag/team does not hold"}}},
+		},
 		"a registry policy Deny (scope V2) is named as such": {
 			identity: []string{readOnly},
 			registry: `{"Version":"2012-10-17","Statement":[{"Sid":"NoPulls","Effect":"Deny","Principal":"*","Action":"ecr:BatchGetImage","Resource":"*"}]}`,
@@ -181,14 +220,17 @@ func TestEvaluatePull(t *testing.T) {
 			if tc.boundary != "" {
 				role.Boundary = mustPolicy(t, iampolicy.SourceBoundary, "Boundary", tc.boundary)
 			}
-			var res resourcePolicies
+			res := resourcePolicies{RegistryScope: scopeV2}
 			if tc.repository != "" {
-				res.Repository = mustPolicy(t, iampolicy.SourceResource, "the repository policy of retail-sample-app-ui", tc.repository)
+				res.Repository = knownPolicy(mustPolicy(t, iampolicy.SourceResource, "the repository policy of retail-sample-app-ui", tc.repository))
 			}
 			if tc.registry != "" {
-				res.Registry = mustPolicy(t, iampolicy.SourceResource, "the registry policy", tc.registry)
+				res.Registry = knownPolicy(mustPolicy(t, iampolicy.SourceResource, "the registry policy", tc.registry))
 			}
-			d := decider{context: tc.context, now: fixed}
+			d, err := newDecider(tc.context, fixed)
+			if err != nil {
+				t.Fatal(err)
+			}
 			got := d.evaluatePull(seedImage, seedTarget, role, res)
 			if len(got) != len(tc.want) {
 				t.Fatalf("got %d findings, want %d: %+v", len(got), len(tc.want), got)
@@ -205,6 +247,9 @@ func TestEvaluatePull(t *testing.T) {
 				}
 				if f.Fix == "" {
 					t.Errorf("finding %d has no fix", i)
+				}
+				if strings.Contains(f.Fix, "--context aws:userid") {
+					t.Errorf("finding %d asks for a session ID no one can give: %q", i, f.Fix)
 				}
 				wantSeverity := SeverityError
 				if w.code == CodeUndetermined {

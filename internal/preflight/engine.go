@@ -26,6 +26,9 @@ type Lookups interface {
 	RegistryPolicyScope(ctx context.Context, region, registryID string) (string, error)
 	PullThroughCacheRules(ctx context.Context, region, registryID string) ([]awsclient.PullThroughCacheRule, error)
 	RolePolicies(ctx context.Context, roleARN string) (awsclient.RolePolicies, error)
+	// CallerAccount is the account our credentials act as for account's
+	// resources, to tell a refusal at home from one in another account.
+	CallerAccount(ctx context.Context, account string) (string, error)
 }
 
 // Options configure an Engine.
@@ -88,9 +91,13 @@ func New(o Options) (*Engine, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	d, err := newDecider(o.Context, o.Now)
+	if err != nil {
+		return nil, err
+	}
 	return &Engine{
 		lookups:     o.Lookups,
-		decider:     decider{context: o.Context, now: o.Now},
+		decider:     d,
 		log:         o.Logger,
 		concurrency: o.Concurrency,
 		resultTTL:   o.ResultTTL,
@@ -328,15 +335,16 @@ func (e *Engine) checkRepository(ctx context.Context, g *repoGroup, withRoles bo
 	for j, img := range g.images {
 		results[j] = Result{Image: img.Original, Findings: []Finding{}}
 	}
-	addAll := func(f Finding) {
-		for j := range results {
-			f := f
-			f.Message = results[j].Image + ": " + f.Message
-			results[j].Findings = append(results[j].Findings, f)
+	addAll := func(fs ...Finding) {
+		for _, f := range fs {
+			for j := range results {
+				f := f
+				f.Message = results[j].Image + ": " + f.Message
+				results[j].Findings = append(results[j].Findings, f)
+			}
 		}
 	}
 
-	// Existence.
 	ids := make([]awsclient.ImageID, len(g.images))
 	for j, img := range g.images {
 		ids[j] = awsclient.ImageID{Tag: img.Tag, Digest: img.Digest}
@@ -346,152 +354,151 @@ func (e *Engine) checkRepository(ctx context.Context, g *repoGroup, withRoles bo
 	}
 	// Existence and the resource policies are independent lookups.
 	var (
+		found    []awsclient.ImageDetail
 		missing  []awsclient.ImageID
 		err      error
 		res      resourcePolicies
 		problems []Finding
 		wg       sync.WaitGroup
 	)
-	wg.Go(func() { _, missing, err = e.lookups.DescribeImages(ctx, t.Region, t.Account, t.Repository, ids) })
+	wg.Go(func() { found, missing, err = e.lookups.DescribeImages(ctx, t.Region, t.Account, t.Repository, ids) })
 	if withRoles {
 		wg.Go(func() { res, problems = e.resourcePolicies(ctx, t) })
 	}
 	wg.Wait()
-	repositoryExists := true
-	switch {
-	case errors.Is(err, awsclient.ErrRepositoryNotFound):
-		repositoryExists = false
-		f := e.repositoryNotFound(ctx, g)
-		addAll(f)
-	case err != nil:
-		addAll(lookupFailed(fmt.Sprintf("checking that the image exists in %s", t.Repository), err))
-	default:
-		for j, id := range ids {
-			if slices.Contains(missing, id) {
-				results[j].Findings = append(results[j].Findings, imageNotFound(g.images[j], t))
+
+	if errors.Is(err, awsclient.ErrRepositoryNotFound) || res.RepositoryMissing {
+		e.missingRepository(ctx, g, results, addAll, withRoles, res, problems, awaitRoles)
+		return withVerdicts(results)
+	}
+	if err != nil {
+		addAll(e.lookupFailed(ctx, t, "checking that the image exists in "+t.Repository, err))
+	}
+	// imports marks the images a pull-through cache rule will import on
+	// the first pull: their pull also needs ecr:BatchImportUpstreamImage.
+	var imports []int
+	var cache cacheRule
+	for j, id := range ids {
+		if d, ok := detailOf(found, id); ok {
+			if f, bad := imageStatusFinding(g.images[j], t, d); bad {
+				results[j].Findings = append(results[j].Findings, f)
 			}
+			continue
+		}
+		if !slices.Contains(missing, id) {
+			continue
+		}
+		if !cache.looked {
+			cache = e.cacheRuleFor(ctx, g)
+		}
+		f, imported := cache.missingImage(g.images[j], t, withRoles)
+		results[j].Findings = append(results[j].Findings, f)
+		if imported {
+			imports = append(imports, j)
 		}
 	}
 
-	// Pullability: only meaningful once the repository may exist.
-	if repositoryExists && withRoles {
-		for _, p := range problems {
-			addAll(p)
+	if !withRoles {
+		return withVerdicts(results)
+	}
+	addAll(problems...)
+	for _, role := range awaitRoles() {
+		if role.problem != nil {
+			// Judging on part of a role's policies could invent a
+			// denial; what could not be read leaves the answer unknown.
+			addAll(*role.problem)
+			continue
 		}
-		for _, role := range awaitRoles() {
-			if role.problem != nil {
-				// Judging on part of a role's policies could invent a
-				// denial; what could not be read leaves the answer unknown.
-				addAll(*role.problem)
-				continue
-			}
-			for j := range results {
-				results[j].Findings = append(results[j].Findings, e.decider.evaluatePull(results[j].Image, t, role.policies, res)...)
-			}
+		for j := range results {
+			results[j].Findings = append(results[j].Findings, e.decider.evaluatePull(results[j].Image, t, role.policies, res)...)
+		}
+		for _, j := range imports {
+			results[j].Findings = append(results[j].Findings,
+				e.decider.evaluateImport(results[j].Image, t, cache, role.policies, res, false)...)
 		}
 	}
+	return withVerdicts(results)
+}
+
+func withVerdicts(results []Result) []Result {
 	for j := range results {
 		results[j].Verdict = verdictOf(results[j].Findings)
 	}
 	return results
 }
 
-// resourcePolicies fetches the repository policy and, when its scope covers
-// pulls, the registry policy. Problems are LookupFailed findings.
+func detailOf(found []awsclient.ImageDetail, id awsclient.ImageID) (awsclient.ImageDetail, bool) {
+	i := slices.IndexFunc(found, func(d awsclient.ImageDetail) bool { return d.ID == id })
+	if i < 0 {
+		return awsclient.ImageDetail{}, false
+	}
+	return found[i], true
+}
+
+// resourcePolicies fetches the repository policy and the registry policy
+// with, when it could decide a pull, its scope. Problems are LookupFailed
+// findings; what they are about is Unknown in the answer.
 func (e *Engine) resourcePolicies(ctx context.Context, t target) (resourcePolicies, []Finding) {
-	var res resourcePolicies
+	res := resourcePolicies{RegistryScope: scopeV1}
 	var problems []Finding
 	text, found, err := e.lookups.RepositoryPolicy(ctx, t.Region, t.Account, t.Repository)
 	switch {
+	case errors.Is(err, awsclient.ErrRepositoryNotFound):
+		res.RepositoryMissing = true
 	case err != nil:
-		problems = append(problems, lookupFailed(fmt.Sprintf("reading the repository policy of %s", t.Repository), err))
+		res.Repository.Unknown = true
+		problems = append(problems, e.lookupFailed(ctx, t, "reading the repository policy of "+t.Repository, err))
 	case found:
-		p, perr := e.policies.resource(text)
-		if perr != nil {
-			problems = append(problems, brokenPolicy("the repository policy of "+t.Repository, perr))
-		} else {
-			n := namedPolicy("the repository policy of "+t.Repository, p)
-			res.Repository = &n
-		}
+		res.Repository, problems = e.resourcePolicy(text, "the repository policy of "+t.Repository, problems)
 	}
 
 	text, found, err = e.lookups.RegistryPolicy(ctx, t.Region, t.Account)
 	switch {
 	case errors.Is(err, awsclient.ErrNotOwnAccount):
 		// Registry settings of another account are invisible without an
-		// assumed role there; under the default scope they do not govern
-		// pulls, so this is logged, not reported.
+		// assumed role there. Under the default scope (V1) they do not
+		// govern pulls, so pulls are judged without them; pull-through
+		// cache imports, which they always govern, stay undecided.
 		e.log.DebugContext(ctx, "registry policy not readable", "account", t.Account)
+		res.Registry.Unknown = true
 		return res, problems
 	case err != nil:
-		problems = append(problems, lookupFailed("reading the registry policy of account "+t.Account, err))
+		res.Registry.Unknown, res.RegistryScope = true, scopeUnknown
+		problems = append(problems, e.lookupFailed(ctx, t, "reading the registry policy of account "+t.Account, err))
 		return res, problems
 	case !found:
 		return res, problems
 	}
-	p, perr := e.policies.resource(text)
-	if perr != nil {
-		problems = append(problems, brokenPolicy("the registry policy of account "+t.Account, perr))
+	res.Registry, problems = e.resourcePolicy(text, "the registry policy of account "+t.Account, problems)
+	if res.Registry.Unknown {
+		res.RegistryScope = scopeUnknown
 		return res, problems
 	}
-	if !slices.ContainsFunc(repositoryActions, p.CoversAction) {
+	if !slices.ContainsFunc(repositoryActions, res.Registry.Policy.Policy.CoversAction) {
 		// Only about replication, pull-through cache, ...: whatever its
 		// scope, it cannot decide a pull.
 		return res, problems
 	}
 	scope, err := e.lookups.RegistryPolicyScope(ctx, t.Region, t.Account)
 	if err != nil {
-		// Without the scope, apply the policy (V2 is the stricter reading)
-		// and say the answer rests on that assumption.
-		f := lookupFailed("reading the registry policy scope of account "+t.Account, err)
-		f.Message += "; assuming the registry policy applies to pulls"
-		problems = append(problems, f)
-		scope = "V2"
+		// The policy may or may not govern pulls: answers that depend on
+		// it stay undecided.
+		problems = append(problems, e.lookupFailed(ctx, t, "reading the registry policy scope of account "+t.Account, err))
+		scope = scopeUnknown
 	}
-	if scope == "V2" {
-		n := namedPolicy("the registry policy of account "+t.Account, p)
-		res.Registry = &n
-	}
+	res.RegistryScope = scope
 	return res, problems
 }
 
-// repositoryNotFound explains a missing repository, recognising a
-// pull-through-cache repository that ECR creates on first pull.
-func (e *Engine) repositoryNotFound(ctx context.Context, g *repoGroup) Finding {
-	t := g.target
-	img := g.images[0]
-	f := Finding{
-		Code: CodeRepositoryNotFound, Severity: SeverityError,
-		Message: fmt.Sprintf("repository %s does not exist in registry %s (%s)", t.Repository, t.Account, t.Region),
-		Fix: fmt.Sprintf("check the repository name, or create it in account %s: aws ecr create-repository --repository-name %s --region %s",
-			t.Account, t.Repository, t.Region),
+// resourcePolicy parses a resource policy's text; a document we cannot
+// parse is unknown, with a LookupFailed finding appended to problems.
+func (e *Engine) resourcePolicy(text, name string, problems []Finding) (policyInput, []Finding) {
+	p, err := e.policies.resource(text)
+	if err != nil {
+		return policyInput{Unknown: true}, append(problems, brokenPolicy(name, err))
 	}
-	rules, err := e.lookups.PullThroughCacheRules(ctx, t.Region, t.Account)
-	var prefixes []string
-	for _, r := range rules {
-		prefixes = append(prefixes, r.EcrRepositoryPrefix)
-	}
-	if ptc, ok := img.MatchPullThroughCachePrefix(prefixes); ok && err == nil {
-		f.Severity = SeverityWarning
-		f.Message = fmt.Sprintf("repository %s does not exist yet; the pull-through cache rule for prefix %q creates it on the first pull", t.Repository, ptc.Prefix)
-		f.Fix = "make sure the node role may ecr:CreateRepository and ecr:BatchImportUpstreamImage under that prefix"
-		return f
-	}
-	prefix, _, nested := strings.Cut(t.Repository, "/")
-	if err == nil || !nested {
-		// A pull-through cache repository always sits under a prefix.
-		return f
-	}
-	// A rule we could not read may create it on the first pull: could not
-	// check is not cannot pull.
-	cause := err.Error()
-	if le := (*awsclient.LookupError)(nil); errors.As(err, &le) {
-		cause = le.Brief()
-	}
-	f.Severity = SeverityWarning
-	f.Message = fmt.Sprintf("repository %s does not exist; if it is under a pull-through cache prefix such as %q it is created on the first pull (the rules could not be read: %s)",
-		t.Repository, prefix, cause)
-	return f
+	n := namedPolicy(name, p)
+	return knownPolicy(&n), problems
 }
 
 func imageNotFound(img imageref.Image, t target) Finding {
@@ -505,6 +512,60 @@ func imageNotFound(img imageref.Image, t target) Finding {
 		Fix: fmt.Sprintf("push the image, or fix the reference (aws ecr describe-images --registry-id %s --repository-name %s --region %s --image-ids %s)",
 			t.Account, t.Repository, t.Region, flag),
 	}
+}
+
+// imageStatusFinding explains an image that exists but is not ACTIVE: ECR's
+// archive tier keeps it, and a pull fails until it is restored.
+func imageStatusFinding(img imageref.Image, t target, d awsclient.ImageDetail) (Finding, bool) {
+	restore := fmt.Sprintf("aws ecr update-image-storage-class --registry-id %s --repository-name %s --region %s --image-id imageDigest=%s --target-storage-class STANDARD",
+		t.Account, t.Repository, t.Region, d.Digest)
+	switch d.Status {
+	case imageStatusArchived:
+		return Finding{
+			Code: CodeImageArchived, Severity: SeverityError,
+			Message: fmt.Sprintf("%s: image %s in repository %s is archived (by a lifecycle rule or by hand) and cannot be pulled until it is restored",
+				img.Original, d.Digest, t.Repository),
+			Fix: "restore it to the standard storage class, then wait until it is ACTIVE: " + restore,
+		}, true
+	case imageStatusActivating:
+		return Finding{
+			Code: CodeImageArchived, Severity: SeverityWarning,
+			Message: fmt.Sprintf("%s: image %s in repository %s is being restored from the archive; it cannot be pulled until the restore completes",
+				img.Original, d.Digest, t.Repository),
+			Fix: fmt.Sprintf("wait until it is ACTIVE (aws ecr describe-images --registry-id %s --repository-name %s --region %s --image-ids imageDigest=%s --filter imageStatus=ANY)",
+				t.Account, t.Repository, t.Region, d.Digest),
+		}, true
+	}
+	return Finding{}, false
+}
+
+// ECR image statuses (DescribeImages' imageStatus).
+const (
+	imageStatusArchived   = "ARCHIVED"
+	imageStatusActivating = "ACTIVATING"
+)
+
+// lookupFailed turns an AWS failure about t into a warning: "could not
+// check" is never "cannot pull". When our own credentials were refused
+// and t is in another account, the fix is on that account's side or an
+// assumed role there: granting more to our role at home cannot help.
+func (e *Engine) lookupFailed(ctx context.Context, t target, what string, err error) Finding {
+	f := lookupFailed(what, err)
+	var le *awsclient.LookupError
+	if !errors.As(err, &le) || le.Class != awsclient.ClassAccessDenied || errors.Is(err, awsclient.ErrNotOwnAccount) {
+		return f
+	}
+	assume := fmt.Sprintf("pass --assume-role %s=ROLE_ARN with a role in account %s that may %s", t.Account, t.Account, le.Action)
+	grant := fmt.Sprintf("have account %s grant %s to our role (in the policy of %s)", t.Account, le.Action, t.Repository)
+	caller, cerr := e.lookups.CallerAccount(ctx, t.Account)
+	switch {
+	case cerr != nil:
+		f.Fix = fmt.Sprintf("grant %s to ecr-preflight's own IAM role; if registry %s is in another account, %s, or %s", le.Action, t.Account, assume, grant)
+	case caller != t.Account:
+		f.Message = fmt.Sprintf("%s: our credentials (account %s) are not allowed %s in account %s", what, caller, le.Action, t.Account)
+		f.Fix = fmt.Sprintf("%s, or %s", assume, grant)
+	}
+	return f
 }
 
 // lookupFailed turns an AWS failure into a warning: "could not check" is

@@ -1,6 +1,7 @@
 package preflight
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -22,14 +23,23 @@ type fakeLookups struct {
 	// images: repository name -> tags and digests that exist. A repository
 	// absent from the map does not exist.
 	images map[string][]string
+	// statuses: tag or digest -> ECR image status, when not ACTIVE.
+	statuses map[string]string
 	// repoPolicies: repository name -> policy text.
 	repoPolicies map[string]string
 	registry     string
-	roles        map[string]awsclient.RolePolicies
-	ptcPrefixes  []string
-	ptcErr       error
-	scopeErr     error
-	scopeCalls   atomic.Int32
+	// scope is the registry policy scope; "" means V2.
+	scope       string
+	roles       map[string]awsclient.RolePolicies
+	ptcPrefixes []string
+	ptcRules    []awsclient.PullThroughCacheRule
+	ptcErr      error
+	scopeErr    error
+	scopeCalls  atomic.Int32
+	// caller is the account our credentials act as; "" means seedAccount.
+	caller string
+	// fail makes the named lookup (a method name) fail with its error.
+	fail map[string]error
 
 	describeErr error
 	// block makes every call wait for its context to end.
@@ -40,13 +50,13 @@ type fakeLookups struct {
 	describeIDs   [][]awsclient.ImageID
 }
 
-func (f *fakeLookups) wait(ctx context.Context) error {
+func (f *fakeLookups) wait(ctx context.Context, op string) error {
 	f.calls.Add(1)
 	if f.block {
 		<-ctx.Done()
 		return &awsclient.LookupError{What: "blocked", Class: awsclient.ClassTimeout, Err: ctx.Err()}
 	}
-	return nil
+	return f.fail[op]
 }
 
 func (f *fakeLookups) DescribeImages(ctx context.Context, _, _, repo string, ids []awsclient.ImageID) ([]awsclient.ImageDetail, []awsclient.ImageID, error) {
@@ -54,7 +64,7 @@ func (f *fakeLookups) DescribeImages(ctx context.Context, _, _, repo string, ids
 	f.mu.Lock()
 	f.describeIDs = append(f.describeIDs, ids)
 	f.mu.Unlock()
-	if err := f.wait(ctx); err != nil {
+	if err := f.wait(ctx, "DescribeImages"); err != nil {
 		return nil, nil, err
 	}
 	if f.describeErr != nil {
@@ -68,7 +78,8 @@ func (f *fakeLookups) DescribeImages(ctx context.Context, _, _, repo string, ids
 	var missing []awsclient.ImageID
 	for _, id := range ids {
 		if slices.Contains(have, id.Tag) || slices.Contains(have, id.Digest) {
-			found = append(found, awsclient.ImageDetail{ID: id})
+			status := cmp.Or(f.statuses[id.Tag+id.Digest], "ACTIVE")
+			found = append(found, awsclient.ImageDetail{ID: id, Digest: cmp.Or(id.Digest, "sha256:"+strings.Repeat("c", 64)), Status: status})
 		} else {
 			missing = append(missing, id)
 		}
@@ -77,15 +88,18 @@ func (f *fakeLookups) DescribeImages(ctx context.Context, _, _, repo string, ids
 }
 
 func (f *fakeLookups) RepositoryPolicy(ctx context.Context, _, _, repo string) (string, bool, error) {
-	if err := f.wait(ctx); err != nil {
+	if err := f.wait(ctx, "RepositoryPolicy"); err != nil {
 		return "", false, err
+	}
+	if _, ok := f.images[repo]; !ok {
+		return "", false, &awsclient.LookupError{What: "getting the repository policy of " + repo, Class: awsclient.ClassNotFound, Err: awsclient.ErrRepositoryNotFound}
 	}
 	p, ok := f.repoPolicies[repo]
 	return p, ok, nil
 }
 
 func (f *fakeLookups) RegistryPolicy(ctx context.Context, _, _ string) (string, bool, error) {
-	if err := f.wait(ctx); err != nil {
+	if err := f.wait(ctx, "RegistryPolicy"); err != nil {
 		return "", false, err
 	}
 	return f.registry, f.registry != "", nil
@@ -96,22 +110,26 @@ func (f *fakeLookups) RegistryPolicyScope(ctx context.Context, _, _ string) (str
 	if f.scopeErr != nil {
 		return "", f.scopeErr
 	}
-	return "V2", f.wait(ctx)
+	return cmp.Or(f.scope, "V2"), f.wait(ctx, "RegistryPolicyScope")
 }
 
 func (f *fakeLookups) PullThroughCacheRules(ctx context.Context, _, _ string) ([]awsclient.PullThroughCacheRule, error) {
-	var rules []awsclient.PullThroughCacheRule
+	rules := slices.Clone(f.ptcRules)
 	for _, p := range f.ptcPrefixes {
 		rules = append(rules, awsclient.PullThroughCacheRule{EcrRepositoryPrefix: p})
 	}
 	if f.ptcErr != nil {
 		return nil, f.ptcErr
 	}
-	return rules, f.wait(ctx)
+	return rules, f.wait(ctx, "PullThroughCacheRules")
+}
+
+func (f *fakeLookups) CallerAccount(ctx context.Context, _ string) (string, error) {
+	return cmp.Or(f.caller, seedAccount), f.wait(ctx, "CallerAccount")
 }
 
 func (f *fakeLookups) RolePolicies(ctx context.Context, arn string) (awsclient.RolePolicies, error) {
-	if err := f.wait(ctx); err != nil {
+	if err := f.wait(ctx, "RolePolicies"); err != nil {
 		return awsclient.RolePolicies{}, err
 	}
 	rp, ok := f.roles[arn]
@@ -307,8 +325,8 @@ func TestRegistryPolicyScopeMattersOnlyForPolicies(t *testing.T) {
 		codes     []Code
 		asksScope bool
 	}{
-		"a replication-only registry policy: its scope is not even asked for":   {replication, VerdictPullable, nil, false},
-		"a pull Deny with an unreadable scope: applied, and the doubt reported": {denyPulls, VerdictNotPullable, []Code{CodeLookupFailed, CodeRegistryPolicyDenies}, true},
+		"a replication-only registry policy: its scope is not even asked for": {replication, VerdictPullable, nil, false},
+		"a pull Deny with an unreadable scope: it may not apply, so unknown":  {denyPulls, VerdictUnknown, []Code{CodeLookupFailed}, true},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -34,6 +34,17 @@ const (
 	CodeUndetermined           Code = "Undetermined"
 	CodeLookupFailed           Code = "LookupFailed"
 	CodeInvalidImageReference  Code = "InvalidImageReference"
+	// CodeImageArchived: the image is in ECR's archive tier (error), or
+	// being restored from it (warning); it cannot be pulled until ACTIVE.
+	CodeImageArchived Code = "ImageArchived"
+	// CodeImageImportedOnPull: the image is not in a pull-through cache
+	// repository yet and ECR imports it from the upstream on the first pull
+	// (a warning: the upstream is not checked).
+	CodeImageImportedOnPull Code = "ImageImportedOnPull"
+	// CodePullThroughCacheNotAllowed: the node role may not have ECR import
+	// the image from the upstream (ecr:BatchImportUpstreamImage) or create
+	// the cache repository (ecr:CreateRepository).
+	CodePullThroughCacheNotAllowed Code = "PullThroughCacheNotAllowed"
 	// CodeSkipped explains why an image was not checked (not a private ECR
 	// image). Its severity is always info.
 	CodeSkipped Code = "Skipped"
