@@ -15,6 +15,8 @@ const (
 	registry = "123456789012"
 	digestA  = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 	digestB  = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	digestC  = "sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
+	digestD  = "sha256:dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd"
 )
 
 // clock is a settable Clock.

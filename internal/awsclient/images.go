@@ -61,6 +61,14 @@ type imageAnswer struct {
 // one id is missing, so a batch that fails so is asked again id by id to
 // learn which ones are missing. Images found by tag are also cached under
 // their digest.
+//
+// Images in every status are found: an archived image (ECR's archive tier,
+// e.g. moved there by a lifecycle rule) is in found with Status "ARCHIVED",
+// or "ACTIVATING" while it is being restored, not in missing. Its answer is
+// cached like any other, for TTLs.ImageByTag or TTLs.ImageByDigest: a
+// restore is a deliberate, minutes-long operation like a push, and a caller
+// that refuses an image for its status should first take a WithFresh second
+// look, as the engine does before any rejection, which sees a restore at once.
 func (l *Lookups) DescribeImages(ctx context.Context, region, registryID, repo string, ids []ImageID) (found []ImageDetail, missing []ImageID, err error) {
 	what := fmt.Sprintf("describing images in %s", repo)
 	if _, ok := l.peek(ctx, repoMissingKey(region, registryID, repo)); ok {
@@ -183,10 +191,19 @@ func (l *Lookups) imagesError(what, region, registryID, repo string, err error) 
 	return lookupError(what, "ecr:DescribeImages", err)
 }
 
+// anyStatus is the filter every DescribeImages call sends. Without it ECR
+// answers for ACTIVE images only, so an image a lifecycle rule moved to the
+// archive tier would read as missing (ImageNotFoundException) instead of as
+// present but unpullable until restored: a different finding with a
+// different fix.
+func anyStatus() *ecrtypes.DescribeImagesFilter {
+	return &ecrtypes.DescribeImagesFilter{ImageStatus: ecrtypes.ImageStatusFilterAny}
+}
+
 // describeBatch makes one DescribeImages call and matches its answer to ids.
 // An id that ECR returns nothing for is reported missing.
 func (l *Lookups) describeBatch(ctx context.Context, client ECRAPI, what, region, registryID, repo string, ids []ImageID) (map[ImageID]imageAnswer, error) {
-	in := &ecr.DescribeImagesInput{RepositoryName: aws.String(repo), RegistryId: aws.String(registryID)}
+	in := &ecr.DescribeImagesInput{RepositoryName: aws.String(repo), RegistryId: aws.String(registryID), Filter: anyStatus()}
 	for _, id := range ids {
 		var eid ecrtypes.ImageIdentifier
 		if id.Tag != "" {

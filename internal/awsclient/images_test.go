@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/aws/smithy-go"
 
 	"github.com/ecr-preflight/ecr-preflight/internal/awsclient"
@@ -257,5 +258,130 @@ func TestWithFreshAsksAWSAgainAndRefreshesTheCache(t *testing.T) {
 	}
 	if got := e.ecr.Calls("DescribeImages"); got != 2 {
 		t.Fatalf("calls = %d, want 2", got)
+	}
+}
+
+// statuses lists found images as "ID=STATUS", sorted.
+func statuses(ds []awsclient.ImageDetail) []string {
+	var out []string
+	for _, d := range ds {
+		out = append(out, d.ID.String()+"="+d.Status)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// newArchiveEnv is newEnv with "team/app" holding, besides v1 (digestA) and
+// v2 (digestB), an archived image "old" and one being restored, "waking".
+func newArchiveEnv() *env {
+	e := newEnv()
+	e.ecr.Repositories["team/app"].Images = append(e.ecr.Repositories["team/app"].Images,
+		fake.WithStatus(fake.Image(digestC, "old"), types.ImageStatusArchived),
+		fake.WithStatus(fake.Image(digestD, "waking"), types.ImageStatusActivating))
+	return e
+}
+
+func TestDescribeImagesFindsImagesInEveryStatus(t *testing.T) {
+	tests := map[string]struct {
+		ids         []awsclient.ImageID
+		wantFound   []string
+		wantMissing []awsclient.ImageID
+		wantCalls   int
+	}{
+		"an archived image by tag is found ARCHIVED, not missing": {
+			ids:       []awsclient.ImageID{{Tag: "old"}},
+			wantFound: []string{"old=ARCHIVED"}, wantCalls: 1,
+		},
+		"an archived image by digest is found ARCHIVED": {
+			ids:       []awsclient.ImageID{{Digest: digestC}},
+			wantFound: []string{digestC + "=ARCHIVED"}, wantCalls: 1,
+		},
+		"an image being restored is found ACTIVATING": {
+			ids:       []awsclient.ImageID{{Tag: "waking"}},
+			wantFound: []string{"waking=ACTIVATING"}, wantCalls: 1,
+		},
+		"active and archived images take one call together": {
+			ids:       []awsclient.ImageID{{Tag: "v1"}, {Tag: "old"}, {Digest: digestD}},
+			wantFound: []string{"v1=ACTIVE", "old=ARCHIVED", digestD + "=ACTIVATING"}, wantCalls: 1,
+		},
+		"a missing image among archived ones is still missing": {
+			ids:         []awsclient.ImageID{{Tag: "old"}, {Tag: "nope"}},
+			wantFound:   []string{"old=ARCHIVED"},
+			wantMissing: []awsclient.ImageID{{Tag: "nope"}}, wantCalls: 3,
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			e := newArchiveEnv()
+			found, missing, err := e.l.DescribeImages(context.Background(), region, registry, "team/app", tc.ids)
+			if err != nil {
+				t.Fatal(err)
+			}
+			slices.Sort(tc.wantFound)
+			if got := statuses(found); !slices.Equal(got, tc.wantFound) {
+				t.Errorf("found = %v, want %v", got, tc.wantFound)
+			}
+			if !slices.Equal(missing, tc.wantMissing) {
+				t.Errorf("missing = %v, want %v", missing, tc.wantMissing)
+			}
+			if got := e.ecr.Calls("DescribeImages"); got != tc.wantCalls {
+				t.Errorf("DescribeImages calls = %d, want %d", got, tc.wantCalls)
+			}
+		})
+	}
+}
+
+func TestEveryDescribeImagesCallAsksForAnyStatus(t *testing.T) {
+	e := newArchiveEnv()
+	// A batch with a missing id is asked again id by id: those calls too.
+	ids := []awsclient.ImageID{{Tag: "v1"}, {Tag: "old"}, {Tag: "nope"}}
+	if _, _, err := e.l.DescribeImages(context.Background(), region, registry, "team/app", ids); err != nil {
+		t.Fatal(err)
+	}
+	if len(e.ecr.DescribeImagesInputs) != 4 {
+		t.Fatalf("%d DescribeImages calls, want 4", len(e.ecr.DescribeImagesInputs))
+	}
+	for i, in := range e.ecr.DescribeImagesInputs {
+		if in.Filter == nil || in.Filter.ImageStatus != types.ImageStatusFilterAny {
+			t.Errorf("call %d: filter %+v, want imageStatus ANY", i, in.Filter)
+		}
+	}
+}
+
+func TestArchivedImagesAreCachedLikeActiveOnes(t *testing.T) {
+	ctx := context.Background()
+	e := newArchiveEnv()
+	ask := func(ctx context.Context, id awsclient.ImageID) string {
+		t.Helper()
+		found, _, err := e.l.DescribeImages(ctx, region, registry, "team/app", []awsclient.ImageID{id})
+		if err != nil || len(found) != 1 {
+			t.Fatalf("%s: found %v, err %v", id, found, err)
+		}
+		return found[0].Status
+	}
+	if got := ask(ctx, awsclient.ImageID{Tag: "old"}); got != "ARCHIVED" {
+		t.Fatalf("old: status %q, want ARCHIVED", got)
+	}
+	if got := ask(ctx, awsclient.ImageID{Digest: digestC}); got != "ARCHIVED" {
+		t.Fatalf("old's digest: status %q, want ARCHIVED (learnt from the tag lookup)", got)
+	}
+	if got := e.ecr.Calls("DescribeImages"); got != 1 {
+		t.Fatalf("%d calls, want 1: the tag answer is cached, and under its digest", got)
+	}
+	// Restored: the cached answer stands for its TTL; a fresh look sees it.
+	if !e.ecr.SetImageStatus("team/app", digestC, types.ImageStatusActive) {
+		t.Fatal("the fake lost the image")
+	}
+	if got := ask(ctx, awsclient.ImageID{Tag: "old"}); got != "ARCHIVED" {
+		t.Errorf("within the TTL: status %q, want the cached ARCHIVED", got)
+	}
+	if got := ask(awsclient.WithFresh(ctx), awsclient.ImageID{Tag: "old"}); got != "ACTIVE" {
+		t.Errorf("fresh: status %q, want ACTIVE", got)
+	}
+	if got := ask(ctx, awsclient.ImageID{Digest: digestC}); got != "ACTIVE" {
+		t.Errorf("after the fresh look: digest status %q, want ACTIVE (refreshed)", got)
+	}
+	if got := e.ecr.Calls("DescribeImages"); got != 2 {
+		t.Errorf("%d calls, want 2", got)
 	}
 }

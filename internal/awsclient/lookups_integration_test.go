@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
@@ -27,6 +28,11 @@ const (
 	motoInlineDoc   = `{"Version":"2012-10-17","Statement":[{"Sid":"Deny secret+50% off","Effect":"Deny","Action":"ecr:BatchGetImage","Resource":"arn:aws:ecr:*:*:repository/secret/*"}]}`
 	motoBoundaryDoc = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ecr:*","sts:*"],"Resource":"*"}]}`
 	otherAccount    = "210987654321"
+	// motoCallTimeout replaces the 2 s default of Options.CallTimeout: moto
+	// takes over a second to answer its first DescribeImages, and again the
+	// first after another account was used, which a busy machine stretches
+	// past 2 s. These tests check answers, not deadlines.
+	motoCallTimeout = 10 * time.Second
 )
 
 // jsonEqual compares documents by meaning: moto may re-serialise them.
@@ -107,7 +113,7 @@ func TestLookupsAgainstMoto(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := awsclient.NewLookups(factory, awsclient.Options{})
+	l := awsclient.NewLookups(factory, awsclient.Options{CallTimeout: motoCallTimeout})
 
 	t.Run("an image by tag is found with moto's digest", func(t *testing.T) {
 		found, missing, err := l.DescribeImages(ctx, moto.Region, moto.DefaultAccount, "team/app", []awsclient.ImageID{{Tag: "v1"}})

@@ -39,13 +39,41 @@ type ECR struct {
 
 var _ awsclient.ECRAPI = (*ECR)(nil)
 
-// Image returns an ImageDetail for tests.
+// Image returns an ACTIVE ImageDetail for tests.
 func Image(digest string, tags ...string) types.ImageDetail {
 	return types.ImageDetail{ImageDigest: aws.String(digest), ImageTags: tags, ImageStatus: types.ImageStatusActive,
 		ImageManifestMediaType: aws.String("application/vnd.oci.image.manifest.v1+json")}
 }
 
-// DescribeImages implements awsclient.ECRAPI.
+// WithStatus returns d in status, e.g. an image in ECR's archive tier:
+// WithStatus(Image(digest, "v1"), types.ImageStatusArchived).
+func WithStatus(d types.ImageDetail, status types.ImageStatus) types.ImageDetail {
+	d.ImageStatus = status
+	return d
+}
+
+// SetImageStatus changes the status of repo's image with digest while
+// tests run, as archiving or restoring it in ECR would. It reports whether
+// the image exists.
+func (f *ECR) SetImageStatus(repo, digest string, status types.ImageStatus) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r, ok := f.Repositories[repo]
+	if !ok {
+		return false
+	}
+	i := slices.IndexFunc(r.Images, func(d types.ImageDetail) bool { return aws.ToString(d.ImageDigest) == digest })
+	if i < 0 {
+		return false
+	}
+	r.Images[i].ImageStatus = status
+	return true
+}
+
+// DescribeImages implements awsclient.ECRAPI. Like ECR, it answers only
+// for ACTIVE images (an image with no status counts as ACTIVE) unless the
+// request's filter asks for another ImageStatus or ANY: a request naming an
+// archived image without such a filter fails with ImageNotFoundException.
 func (f *ECR) DescribeImages(_ context.Context, in *ecr.DescribeImagesInput, _ ...func(*ecr.Options)) (*ecr.DescribeImagesOutput, error) {
 	err := f.begin("DescribeImages")
 	f.mu.Lock()
@@ -58,12 +86,13 @@ func (f *ECR) DescribeImages(_ context.Context, in *ecr.DescribeImagesInput, _ .
 	if !ok {
 		return nil, &types.RepositoryNotFoundException{Message: aws.String(fmt.Sprintf("repository %s not found", aws.ToString(in.RepositoryName)))}
 	}
+	images := visibleImages(repo.Images, in.Filter)
 	if len(in.ImageIds) == 0 {
-		return &ecr.DescribeImagesOutput{ImageDetails: slices.Clone(repo.Images)}, nil
+		return &ecr.DescribeImagesOutput{ImageDetails: images}, nil
 	}
 	out := &ecr.DescribeImagesOutput{}
 	for _, id := range in.ImageIds {
-		i := slices.IndexFunc(repo.Images, func(d types.ImageDetail) bool {
+		i := slices.IndexFunc(images, func(d types.ImageDetail) bool {
 			return (id.ImageDigest == nil || aws.ToString(d.ImageDigest) == *id.ImageDigest) &&
 				(id.ImageTag == nil || slices.Contains(d.ImageTags, *id.ImageTag))
 		})
@@ -72,12 +101,32 @@ func (f *ECR) DescribeImages(_ context.Context, in *ecr.DescribeImagesInput, _ .
 			return nil, &types.ImageNotFoundException{Message: aws.String("image not found")}
 		}
 		if !slices.ContainsFunc(out.ImageDetails, func(d types.ImageDetail) bool {
-			return aws.ToString(d.ImageDigest) == aws.ToString(repo.Images[i].ImageDigest)
+			return aws.ToString(d.ImageDigest) == aws.ToString(images[i].ImageDigest)
 		}) {
-			out.ImageDetails = append(out.ImageDetails, repo.Images[i])
+			out.ImageDetails = append(out.ImageDetails, images[i])
 		}
 	}
 	return out, nil
+}
+
+// visibleImages returns the images that a DescribeImages request with
+// filter sees, in a new slice.
+func visibleImages(images []types.ImageDetail, filter *types.DescribeImagesFilter) []types.ImageDetail {
+	want := types.ImageStatusFilterActive
+	if filter != nil && filter.ImageStatus != "" {
+		want = filter.ImageStatus
+	}
+	var out []types.ImageDetail
+	for _, d := range images {
+		status := d.ImageStatus
+		if status == "" {
+			status = types.ImageStatusActive
+		}
+		if want == types.ImageStatusFilterAny || string(want) == string(status) {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // GetRepositoryPolicy implements awsclient.ECRAPI.
