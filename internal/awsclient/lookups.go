@@ -33,6 +33,11 @@ func DefaultTTLs() TTLs {
 	return TTLs{ImageByDigest: 24 * time.Hour, ImageByTag: time.Minute, NotFound: 30 * time.Second, Policy: 5 * time.Minute}
 }
 
+// DefaultCallTimeout bounds each AWS call, retries included: well below the
+// webhook's own budget, so a cold admission can wait for a short chain of
+// calls and still answer in time.
+const DefaultCallTimeout = 2 * time.Second
+
 // Options configure Lookups. The zero value gives the defaults.
 type Options struct {
 	TTL TTLs
@@ -52,7 +57,7 @@ func (o Options) withDefaults() Options {
 	o.TTL.ImageByTag = orDefault(o.TTL.ImageByTag, d.ImageByTag)
 	o.TTL.NotFound = orDefault(o.TTL.NotFound, d.NotFound)
 	o.TTL.Policy = orDefault(o.TTL.Policy, d.Policy)
-	o.CallTimeout = orDefault(o.CallTimeout, 2*time.Second)
+	o.CallTimeout = orDefault(o.CallTimeout, DefaultCallTimeout)
 	if o.Observer == nil {
 		o.Observer = NopObserver{}
 	}

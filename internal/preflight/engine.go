@@ -31,6 +31,10 @@ type Lookups interface {
 	CallerAccount(ctx context.Context, account string) (string, error)
 }
 
+// DefaultResultTTL is how long a whole pullable or skipped answer is reused
+// without asking the lookups: short, because it also hides a new Deny.
+const DefaultResultTTL = 30 * time.Second
+
 // Options configure an Engine.
 type Options struct {
 	// Lookups answers AWS questions. Required.
@@ -83,7 +87,7 @@ func New(o Options) (*Engine, error) {
 		o.Now = time.Now
 	}
 	if o.ResultTTL == 0 {
-		o.ResultTTL = 30 * time.Second
+		o.ResultTTL = DefaultResultTTL
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = 8
