@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -31,7 +30,7 @@ const (
 type subject struct {
 	kind      string
 	operation string
-	obj       metav1.Object // nil only for malformed calls
+	obj       metav1.Object
 	spec      *corev1.PodSpec
 	// oldSpec is the pod template before an UPDATE.
 	oldSpec *corev1.PodSpec
@@ -95,7 +94,7 @@ func (a *admitter) admit(ctx context.Context, s subject) (admission.Warnings, er
 	mode, notes = a.modeFor(ctx, &inflight, log, namespace)
 	log = log.WithValues("mode", mode)
 
-	if s.obj != nil && s.obj.GetAnnotations()[SkipAnnotation] == "true" {
+	if s.obj.GetAnnotations()[SkipAnnotation] == "true" {
 		if a.opts.skipAllowed(mode) {
 			decision = decisionSkip
 			log.Info("check skipped by annotation", "annotation", SkipAnnotation)
@@ -113,12 +112,10 @@ func (a *admitter) admit(ctx context.Context, s subject) (admission.Warnings, er
 
 	var changed map[string]bool
 	if s.operation == opUpdate {
-		// Without an old object to compare (a malformed request), every
-		// image counts as unchanged: warned about, never blocked.
 		old := imageSet(podImages(s.oldSpec, s.ephemeralOnly))
 		changed = make(map[string]bool, len(images))
 		for _, img := range images {
-			changed[img] = s.oldSpec != nil && !old[img]
+			changed[img] = !old[img]
 		}
 	}
 	// Dry run judges as deny would, so its counts say what enforcing would do.
@@ -157,7 +154,7 @@ func skipReason(s subject) string {
 	switch {
 	case s.skipReason != "":
 		return s.skipReason
-	case s.obj != nil && s.obj.GetDeletionTimestamp() != nil:
+	case s.obj.GetDeletionTimestamp() != nil:
 		// Finalizer removal and the like must never be blocked.
 		return "object is being deleted"
 	case s.spec == nil:
@@ -170,11 +167,9 @@ func skipReason(s subject) string {
 // request's: on CREATE an object's namespace may only be in the URL, and a
 // generateName object has no name yet.
 func objectKey(ctx context.Context, obj metav1.Object) (namespace, name string) {
-	if obj != nil {
-		namespace, name = obj.GetNamespace(), obj.GetName()
-		if name == "" {
-			name = obj.GetGenerateName()
-		}
+	namespace, name = obj.GetNamespace(), obj.GetName()
+	if name == "" {
+		name = obj.GetGenerateName()
 	}
 	if req, err := admission.RequestFromContext(ctx); err == nil {
 		if namespace == "" {
@@ -239,7 +234,7 @@ func (a *admitter) check(ctx context.Context, inflight *sync.WaitGroup, log logr
 		logFailure(log, err, "checking images", "images", images)
 		return unknownAll(images, reasonFor(err, "could not verify"))
 	}
-	return align(images, results, log)
+	return results
 }
 
 // logFailure logs a guarded call's failure, with the stack for a panic.
@@ -282,27 +277,6 @@ func unknownResult(image, reason string) preflight.Result {
 	}}}
 }
 
-// align pairs the Checker's results with images by position, as the
-// Checker promises, and marks anything missing or mismatched unknown
-// rather than trusting a result about another image.
-func align(images []string, results []preflight.Result, log logr.Logger) []preflight.Result {
-	out := make([]preflight.Result, len(images))
-	for i, img := range images {
-		if i < len(results) && results[i].Image == img {
-			out[i] = results[i]
-			continue
-		}
-		if i < len(results) && results[i].Image == "" {
-			out[i] = results[i]
-			out[i].Image = img
-			continue
-		}
-		log.Error(fmt.Errorf("checker returned %d results for %d images", len(results), len(images)), "result out of order or missing", "image", img)
-		out[i] = unknownResult(img, "no answer from the checker")
-	}
-	return out
-}
-
 func (a *admitter) countFindings(results []preflight.Result) {
 	for _, r := range results {
 		for _, f := range r.Findings {
@@ -320,7 +294,7 @@ func findingsForLog(results []preflight.Result) []string {
 			if f.Severity == preflight.SeverityInfo {
 				continue
 			}
-			line := fmt.Sprintf("%s: %s: %s", r.Image, f.Code, strings.TrimPrefix(f.Message, r.Image+": "))
+			line := fmt.Sprintf("%s: %s: %s", r.Image, f.Code, f.Message)
 			if f.Statement != "" {
 				line += fmt.Sprintf(" (statement %q)", f.Statement)
 			}

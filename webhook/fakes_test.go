@@ -18,15 +18,17 @@ import (
 // The seed scenario: a repository policy statement "new policy" denies the
 // node role, so the UI image cannot be pulled.
 const (
-	uiImage    = "1234567890.dkr.ecr.us-west-2.amazonaws.com/retail-sample-app-ui:1.2.1"
-	okImage    = "1234567890.dkr.ecr.us-west-2.amazonaws.com/retail-sample-app-catalog:1.2.1"
-	vpcImage   = "1234567890.dkr.ecr.us-west-2.amazonaws.com/retail-sample-app-cart:1.2.1"
-	hubImage   = "docker.io/library/busybox:1.36"
-	nodeRole   = "arn:aws:iam::1234567890:role/EksNodeGroupRole"
-	otherRole  = "arn:aws:iam::1234567890:role/GpuNodeRole"
-	namespace  = "retail"
-	deniedFix  = `change the Effect of statement "new policy" to Allow, or remove EksNodeGroupRole from its Principal`
-	deniedText = `role arn:aws:iam::1234567890:role/EksNodeGroupRole may not ecr:BatchGetImage on retail-sample-app-ui: explicit Deny in the repository policy`
+	uiImage   = "1234567890.dkr.ecr.us-west-2.amazonaws.com/retail-sample-app-ui:1.2.1"
+	okImage   = "1234567890.dkr.ecr.us-west-2.amazonaws.com/retail-sample-app-catalog:1.2.1"
+	vpcImage  = "1234567890.dkr.ecr.us-west-2.amazonaws.com/retail-sample-app-cart:1.2.1"
+	hubImage  = "docker.io/library/busybox:1.36"
+	nodeRole  = "arn:aws:iam::1234567890:role/EksNodeGroupRole"
+	otherRole = "arn:aws:iam::1234567890:role/GpuNodeRole"
+	namespace = "retail"
+	deniedFix = `change the Effect of statement "new policy" to Allow, or remove EksNodeGroupRole from its Principal`
+	// deniedText names the statement and the action, as preflight.Finding's
+	// contract says every message with those fields does.
+	deniedText = `statement "new policy" of the repository policy of retail-sample-app-ui denies ecr:BatchGetImage to role EksNodeGroupRole`
 )
 
 // seedResults answers for the images above as the engine would.

@@ -27,47 +27,19 @@ func judge(results []preflight.Result, containers map[string][]string, changed m
 	}
 	nameRole := len(roles) > 1
 	for _, r := range results {
-		if r.Verdict != preflight.VerdictNotPullable && r.Verdict != preflight.VerdictUnknown {
-			continue
-		}
-		deny := enforce && r.Verdict == preflight.VerdictNotPullable && (changed == nil || changed[r.Image])
-		for _, f := range relevant(r) {
-			against := blocksPull(r.Verdict, f)
-			if deny && against {
+		deny := enforce && (changed == nil || changed[r.Image])
+		for _, f := range r.Findings {
+			// The engine's verdict follows from its findings' severities:
+			// an error stands against the pull, a warning leaves it open.
+			against := f.Severity == preflight.SeverityError
+			switch {
+			case f.Severity == preflight.SeverityInfo:
+			case deny && against:
 				v.denials = append(v.denials, denialLine{containers: containers[r.Image], image: r.Image, finding: f})
-				continue
+			default:
+				v.warnings = append(v.warnings, findingWarning(containers[r.Image], r.Image, against, f, nameRole))
 			}
-			v.warnings = append(v.warnings, findingWarning(containers[r.Image], r.Image, against, f, nameRole))
 		}
 	}
 	return v
-}
-
-// blocksPull says whether f stands against the pull: an error of a
-// not-pullable image. A warning attached to such an image (another role
-// undecided) is only a warning.
-func blocksPull(v preflight.Verdict, f preflight.Finding) bool {
-	return v == preflight.VerdictNotPullable && f.Severity != preflight.SeverityWarning
-}
-
-// relevant is the findings worth telling a user about: errors and
-// warnings. A verdict without a finding to back it gets a placeholder, so
-// a not-pullable image is never silently waved through and an unknown one
-// is never silently passed as fine.
-func relevant(r preflight.Result) []preflight.Finding {
-	var out []preflight.Finding
-	against := false
-	for _, f := range r.Findings {
-		if f.Severity != preflight.SeverityInfo {
-			out = append(out, f)
-			against = against || blocksPull(r.Verdict, f)
-		}
-	}
-	switch {
-	case r.Verdict == preflight.VerdictNotPullable && !against:
-		out = append(out, preflight.Finding{Severity: preflight.SeverityError})
-	case len(out) == 0:
-		out = append(out, preflight.Finding{Code: preflight.CodeUndetermined, Severity: preflight.SeverityWarning})
-	}
-	return out
 }

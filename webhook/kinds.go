@@ -2,7 +2,6 @@ package webhook
 
 import (
 	"context"
-	"reflect"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -105,38 +104,29 @@ func skipOwned[T client.Object](s *subject, obj T) {
 	}
 }
 
-func (v templateValidator[T]) subject(op string, obj, old T) subject {
-	s := subject{kind: v.kind, operation: op}
-	if !isNil(obj) {
-		s.obj, s.spec = obj, v.template(obj)
-		if v.exempt != nil {
-			v.exempt(&s, obj)
-		}
-	}
-	if !isNil(old) {
-		s.oldSpec = v.template(old)
+// subject is what admit needs of obj. controller-runtime decodes the object
+// (and on UPDATE the old object) before calling a validator, or answers 400
+// itself, so neither is ever nil here.
+func (v templateValidator[T]) subject(op string, obj T) subject {
+	s := subject{kind: v.kind, operation: op, obj: obj, spec: v.template(obj)}
+	if v.exempt != nil {
+		v.exempt(&s, obj)
 	}
 	return s
 }
 
 func (v templateValidator[T]) ValidateCreate(ctx context.Context, obj T) (admission.Warnings, error) {
-	var none T
-	return v.a.admit(ctx, v.subject(opCreate, obj, none))
+	return v.a.admit(ctx, v.subject(opCreate, obj))
 }
 
 func (v templateValidator[T]) ValidateUpdate(ctx context.Context, old, obj T) (admission.Warnings, error) {
-	return v.a.admit(ctx, v.subject(opUpdate, obj, old))
+	s := v.subject(opUpdate, obj)
+	s.oldSpec = v.template(old)
+	return v.a.admit(ctx, s)
 }
 
 func (templateValidator[T]) ValidateDelete(context.Context, T) (admission.Warnings, error) {
 	return nil, nil
-}
-
-// isNil reports whether a typed object pointer is nil; a generic T cannot
-// be compared with nil directly.
-func isNil[T client.Object](obj T) bool {
-	v := reflect.ValueOf(obj)
-	return !v.IsValid() || (v.Kind() == reflect.Pointer && v.IsNil())
 }
 
 // checkedOwners are the controller kinds whose pod templates this webhook

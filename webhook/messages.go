@@ -115,15 +115,6 @@ func containerNames(names []string, shown, nameMax int) string {
 	}
 }
 
-// roleName is the last path segment of a role ARN, enough to tell
-// candidate roles apart in a short warning.
-func roleName(arn string) string {
-	if i := strings.LastIndex(arn, "/"); i >= 0 && i < len(arn)-1 {
-		return arn[i+1:]
-	}
-	return arn
-}
-
 // findingWarning renders one finding as a warning such as
 //
 //	container "ui": 1234567890.dkr.ecr.us-west-2.amazonaws.com/app:1.2.1 will not pull: RepositoryPolicyDenies (statement "new policy")
@@ -149,14 +140,12 @@ func findingWarning(containers []string, image string, against bool, f preflight
 		details = append(details, "condition keys "+truncate(sanitize(strings.Join(f.UnknownKeys, ", ")), 60))
 	}
 	if nameRole && f.Role != "" {
-		details = append(details, "role "+truncate(sanitize(roleName(f.Role)), 48))
+		details = append(details, "role "+truncate(sanitize(preflight.RoleName(f.Role)), 48))
 	}
 	if len(details) == 0 && !against && f.Message != "" {
-		// An unknown without a statement is only actionable with its reason.
-		// Messages name the image first (already in the head) and the cause
-		// last, so drop the one and keep both ends of the rest.
-		msg := strings.TrimPrefix(sanitize(f.Message), sanitize(image)+": ")
-		details = append(details, elide(msg, max(warningAim-len(head)-3, 64)))
+		// An unknown without a statement is only actionable with its reason;
+		// messages put the cause last, so keep both ends.
+		details = append(details, elide(sanitize(f.Message), max(warningAim-len(head)-3, 64)))
 	}
 	if len(details) > 0 {
 		head += " (" + strings.Join(details, ", ") + ")"
@@ -224,26 +213,14 @@ func denialMessage(kind, namespace, name string, lines []denialLine) string {
 		if f.Code != "" {
 			fmt.Fprintf(&b, ": %s", truncate(sanitize(string(f.Code)), 64))
 		}
-		msg := ""
 		if f.Message != "" {
-			// The line already names the image; the engine's message starts
-			// with it too.
-			msg = truncate(strings.TrimPrefix(sanitize(f.Message), sanitize(l.image)+": "), fieldMax)
-			fmt.Fprintf(&b, ": %s", msg)
-		}
-		// What the message does not already say, it says after it.
-		var where []string
-		if s := fmt.Sprintf("statement %q", truncate(sanitize(f.Statement), 128)); f.Statement != "" && !strings.Contains(msg, s) {
-			where = append(where, s)
+			// The engine's message names the statement and the action(s)
+			// (preflight.Finding's contract); the role only by name, so the
+			// full ARN follows it.
+			fmt.Fprintf(&b, ": %s", truncate(sanitize(f.Message), fieldMax))
 		}
 		if f.Role != "" {
-			where = append(where, "role "+truncate(sanitize(f.Role), 256))
-		}
-		if a := truncate(sanitize(f.Action), 64); f.Action != "" && !strings.Contains(msg, a) {
-			where = append(where, "action "+a)
-		}
-		if len(where) > 0 {
-			fmt.Fprintf(&b, " (%s)", strings.Join(where, ", "))
+			fmt.Fprintf(&b, " (role %s)", truncate(sanitize(f.Role), 256))
 		}
 		if f.Fix != "" {
 			fmt.Fprintf(&b, ". Fix: %s", truncate(sanitize(f.Fix), fieldMax))

@@ -101,7 +101,7 @@ func TestDenialMessage(t *testing.T) {
 func TestDenialMessageNamesTheImageOnce(t *testing.T) {
 	lines := []denialLine{{containers: []string{"ui"}, image: uiImage, finding: preflight.Finding{
 		Code: preflight.CodeRepositoryPolicyDenies, Statement: "new policy",
-		Message: uiImage + `: statement "new policy" of the repository policy of retail-sample-app-ui denies ecr:BatchGetImage to role EksNodeGroupRole`,
+		Message: `statement "new policy" of the repository policy of retail-sample-app-ui denies ecr:BatchGetImage to role EksNodeGroupRole`,
 	}}}
 	got := denialMessage("Deployment", "default", "ui-private", lines)
 	if n := strings.Count(got, uiImage); n != 1 {
@@ -117,7 +117,7 @@ func TestDenialMessageSpellsOutWhatWarningsShorten(t *testing.T) {
 	names := []string{long + "a", long + "b", long + "c"}
 	got := denialMessage("Deployment", "retail", "ui", []denialLine{{containers: names, image: uiImage, finding: preflight.Finding{
 		Code: preflight.CodeRepositoryPolicyDenies, Statement: "new policy", Action: "ecr:BatchGetImage", Role: "arn:aws:iam::1234567890:role/EksNodeGroupRole",
-		Message: uiImage + `: statement "new policy" of the repository policy of retail-sample-app-ui denies ecr:BatchGetImage to role EksNodeGroupRole`,
+		Message: `statement "new policy" of the repository policy of retail-sample-app-ui denies ecr:BatchGetImage to role EksNodeGroupRole`,
 	}}})
 	for _, n := range names {
 		if !strings.Contains(got, `"`+n+`"`) {

@@ -6,7 +6,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ecr-preflight/ecr-preflight/internal/awsclient"
 	"github.com/ecr-preflight/ecr-preflight/internal/iampolicy"
+	"github.com/ecr-preflight/ecr-preflight/internal/imageref"
 )
 
 // The actions a kubelet's pull needs, as ECR's documentation lists them for
@@ -28,11 +30,21 @@ type target struct {
 	RepositoryARN string
 	Account       string // the registry's account
 	Region        string
+	Partition     string
+}
+
+func targetOf(img imageref.Image) target {
+	return target{Repository: img.Repository, RepositoryARN: img.RepositoryARN(), Account: img.Account, Region: img.Region, Partition: img.Partition}
+}
+
+func (t target) ref() *RepositoryRef {
+	return &RepositoryRef{Name: t.Repository, Account: t.Account, Region: t.Region}
 }
 
 // rolePolicies is what IAM says about one candidate node role.
 type rolePolicies struct {
 	ARN      string
+	Role     awsclient.RoleARN
 	Identity []iampolicy.NamedPolicy
 	Boundary *iampolicy.NamedPolicy
 	// Tags become aws:PrincipalTag/KEY context values.
@@ -160,16 +172,13 @@ type decider struct {
 }
 
 // evaluatePull answers whether role may pull from t, as findings. No
-// findings means the pull is allowed.
-func (d decider) evaluatePull(image string, t target, role rolePolicies, res resourcePolicies) []Finding {
-	if rp, ip := arnField(role.ARN, arnPartition), arnField(t.RepositoryARN, arnPartition); rp != ip {
+// findings means the pull is allowed. The answer depends only on the
+// repository, the role and the policies: the engine asks once per
+// repository and shares it with every image there.
+func (d decider) evaluatePull(t target, role rolePolicies, res resourcePolicies) []Finding {
+	if role.Role.Partition != t.Partition {
 		// Partitions share no identities: no policy can grant this.
-		return []Finding{{
-			Code: CodePullNotAllowed, Severity: SeverityError, Role: role.ARN, Action: ActionBatchGetImage,
-			Message: fmt.Sprintf("%s: role %s is in partition %s and the registry in partition %s; no role can pull across partitions",
-				image, roleName(role.ARN), rp, ip),
-			Fix: fmt.Sprintf("use a node role in partition %s, or copy the image to a registry in partition %s", ip, rp),
-		}}
+		return []Finding{partitionMismatch(role.Role, t)}
 	}
 	base := d.baseRequest(role)
 	var findings []Finding
@@ -177,12 +186,12 @@ func (d decider) evaluatePull(image string, t target, role rolePolicies, res res
 	tokenReq := base
 	tokenReq.Action, tokenReq.Resource = ActionGetAuthorizationToken, "*"
 	token := iampolicy.Evaluate(tokenReq, iampolicy.PolicySet{Identity: role.Identity, Boundary: role.Boundary})
-	if f, ok := d.tokenFinding(image, role, token); ok {
+	if f, ok := d.tokenFinding(role, token); ok {
 		findings = append(findings, f)
 	}
 
 	repos, registries := d.repositoryCandidates(res), d.registryCandidatesForPulls(res)
-	// judge decides actions[0]; the wording of its fix covers all actions,
+	// judge decides actions[0]; its finding speaks for all the actions,
 	// which share its cause.
 	judge := func(actions []string) (Finding, bool) {
 		req := base
@@ -196,7 +205,7 @@ func (d decider) evaluatePull(image string, t target, role rolePolicies, res res
 				reg := iampolicy.Evaluate(req, iampolicy.PolicySet{Identity: role.Identity, Boundary: role.Boundary, Resource: registryPolicy})
 				registry = &reg
 			}
-			return d.repositoryFinding(image, t, role, resolvedPolicies{repoPolicy, registryPolicy}, actions, repo, registry)
+			return d.repositoryFinding(t, role, resolvedPolicies{repoPolicy, registryPolicy}, actions, repo, registry)
 		})
 		return f, ok
 	}
@@ -216,11 +225,7 @@ func (d decider) evaluatePull(image string, t target, role rolePolicies, res res
 	}
 	for i, actions := range causes {
 		if len(actions) > 1 {
-			f, _ := judge(actions)
-			for _, a := range actions[1:] {
-				f.Message = mentionAlso(f.Message, a)
-			}
-			findings[first+i] = f
+			findings[first+i], _ = judge(actions)
 		}
 	}
 	return findings
@@ -251,42 +256,27 @@ func (d decider) requestContext(role rolePolicies) map[string][]string {
 	return ctx
 }
 
-func (d decider) tokenFinding(image string, rp rolePolicies, dec iampolicy.Decision) (Finding, bool) {
-	roleARN, role := rp.ARN, roleName(rp.ARN)
-	base := Finding{Role: roleARN, Action: ActionGetAuthorizationToken, Severity: SeverityError, Code: CodeAuthTokenNotAllowed}
+// tokenFinding decides whether the role can get a registry token.
+func (d decider) tokenFinding(rp rolePolicies, dec iampolicy.Decision) (Finding, bool) {
 	switch dec.Decision {
 	case iampolicy.Allow:
 		return Finding{}, false
 	case iampolicy.ExplicitDeny:
 		r := firstReason(dec, "Deny")
-		base.Statement = r.Statement
-		base.Message = fmt.Sprintf("%s: statement %q of %s denies %s to role %s, so no registry token can be had",
-			image, r.Statement, describePolicy(r, role), ActionGetAuthorizationToken, role)
-		base.Fix = identityDenyFix(rp, r, ActionGetAuthorizationToken, ActionGetAuthorizationToken, "")
+		return tokenNotAllowed(rp, &r, false, ""), true
 	case iampolicy.Undetermined:
-		return d.undetermined(image, roleARN, ActionGetAuthorizationToken, "the registry", dec), true
-	case iampolicy.ImplicitDeny:
-		if rp.Boundary != nil && !slices.Contains(dec.Missing, iampolicy.SourceIdentity) {
-			base.Message = fmt.Sprintf("%s: the permissions boundary %s of role %s does not allow %s, so no registry token can be had",
-				image, rp.Boundary.Name, role, ActionGetAuthorizationToken)
-			base.Fix = fmt.Sprintf("allow %s on Resource \"*\" in the permissions boundary %s", ActionGetAuthorizationToken, rp.Boundary.Name)
-			break
-		}
-		// The token is not a resource: an Allow scoped to a repository
-		// ARN does not grant it.
-		base.Message = fmt.Sprintf("%s: no identity policy of role %s allows %s on Resource \"*\", so no registry token can be had",
-			image, role, ActionGetAuthorizationToken)
-		if i := slices.IndexFunc(rp.Identity, func(p iampolicy.NamedPolicy) bool { return p.Policy.CoversAction(ActionGetAuthorizationToken) }); i >= 0 {
-			// A deliberately scoped role: ask for the one statement it
-			// lacks, not for a broad managed policy.
-			base.Message += " (a grant scoped to a repository ARN does not give the token, which is not a repository resource)"
-			base.Fix = fmt.Sprintf(`give the token its own statement in policy %s of role %s: {"Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"}`,
-				rp.Identity[i].Name, role)
-			break
-		}
-		base.Fix = fmt.Sprintf(`attach the AWS managed policy AmazonEC2ContainerRegistryPullOnly to role %s, or allow it {"Action": "ecr:GetAuthorizationToken", "Resource": "*"} in its own statement`, role)
+		return undetermined(rp.ARN, ActionGetAuthorizationToken, "the registry", dec), true
 	}
-	return base, true
+	if rp.Boundary != nil && !slices.Contains(dec.Missing, iampolicy.SourceIdentity) {
+		return tokenNotAllowed(rp, nil, true, ""), true
+	}
+	// The token is not a resource: an Allow scoped to a repository ARN
+	// does not grant it.
+	scopedIn := ""
+	if i := slices.IndexFunc(rp.Identity, func(p iampolicy.NamedPolicy) bool { return p.Policy.CoversAction(ActionGetAuthorizationToken) }); i >= 0 {
+		scopedIn = rp.Identity[i].Name
+	}
+	return tokenNotAllowed(rp, nil, false, scopedIn), true
 }
 
 // resolvedPolicies are the resource policies of one evaluation: read ones,
@@ -295,95 +285,45 @@ type resolvedPolicies struct {
 	Repository, Registry *iampolicy.NamedPolicy
 }
 
-func (d decider) repositoryFinding(image string, t target, rp rolePolicies, res resolvedPolicies, actions []string, repo iampolicy.Decision, registry *iampolicy.Decision) (Finding, bool) {
-	roleARN, role := rp.ARN, roleName(rp.ARN)
-	action, all := actions[0], strings.Join(actions, " and ")
-	f := Finding{Role: roleARN, Action: action, Severity: SeverityError}
-
+// repositoryFinding decides, from the decisions of the repository and
+// registry sides, which finding (if any) stands against actions[0].
+func (d decider) repositoryFinding(t target, rp rolePolicies, res resolvedPolicies, actions []string, repo iampolicy.Decision, registry *iampolicy.Decision) (Finding, bool) {
 	if registry != nil && registry.Decision == iampolicy.ExplicitDeny {
-		r := firstReason(*registry, "Deny")
-		if r.Policy == iampolicy.SourceResource {
-			f.Code, f.Statement = CodeRegistryPolicyDenies, r.Statement
-			f.Message = fmt.Sprintf("%s: statement %q of the registry policy of account %s denies %s to role %s",
-				image, r.Statement, t.Account, action, role)
-			change := fmt.Sprintf("remove role %s from statement %q or narrow its actions", role, r.Statement)
-			f.Message, change = explainDeny(res.Registry, r.Statement, rp.ARN, all, f.Message, change)
-			f.Fix = fmt.Sprintf("edit the registry policy of account %s in %s (aws ecr put-registry-policy): %s", t.Account, t.Region, change)
-			return f, true
+		if r := firstReason(*registry, "Deny"); r.Policy == iampolicy.SourceResource {
+			return resourcePolicyDenies(t, rp, actions, r, res.Registry, true), true
 		}
 	}
 	if repo.Decision == iampolicy.ExplicitDeny {
 		r := firstReason(repo, "Deny")
-		f.Statement = r.Statement
 		if r.Policy == iampolicy.SourceResource {
-			f.Code = CodeRepositoryPolicyDenies
-			f.Message = fmt.Sprintf("%s: statement %q of the repository policy of %s denies %s to role %s",
-				image, r.Statement, t.Repository, action, role)
-			change := fmt.Sprintf("remove role %s from statement %q, narrow its actions, or change its Effect to Allow", role, r.Statement)
-			f.Message, change = explainDeny(res.Repository, r.Statement, rp.ARN, all, f.Message, change)
-			f.Fix = fmt.Sprintf("edit the repository policy of %s: %s (aws ecr set-repository-policy --repository-name %s --region %s)",
-				t.Repository, change, t.Repository, t.Region)
-			return f, true
+			return resourcePolicyDenies(t, rp, actions, r, res.Repository, false), true
 		}
-		f.Code = CodeIdentityPolicyDenies
-		f.Message = fmt.Sprintf("%s: statement %q of %s denies %s on repository %s",
-			image, r.Statement, describePolicy(r, role), action, t.Repository)
-		f.Fix = identityDenyFix(rp, r, all, all+" (or the repository)", ", or exclude the repository from it")
-		return f, true
+		return identityPolicyDenies(t, rp, actions, r), true
 	}
 	if repo.Decision == iampolicy.Allow || (registry != nil && registry.Decision == iampolicy.Allow) {
 		return Finding{}, false
 	}
 	if repo.Decision == iampolicy.Undetermined {
-		return d.undetermined(image, roleARN, action, "repository "+t.Repository, repo), true
+		return undetermined(rp.ARN, actions[0], "repository "+t.Repository, repo), true
 	}
 	if registry != nil && registry.Decision == iampolicy.Undetermined {
-		return d.undetermined(image, roleARN, action, "repository "+t.Repository, *registry), true
+		return undetermined(rp.ARN, actions[0], "repository "+t.Repository, *registry), true
 	}
-
-	roleAccount := arnField(roleARN, arnAccount)
-	if roleAccount != "" && roleAccount != t.Account {
-		f.Code = CodeCrossAccountNotAllowed
-		var missing, fixes []string
-		if cf, ok := conditionFailure(repo, iampolicy.SourceResource); ok && slices.Contains(repo.Missing, iampolicy.SourceResource) {
-			f.Statement = cf.Statement
-			missing = append(missing, fmt.Sprintf("statement %q of %s would grant it, but its condition on %s does not hold for this pull", cf.Statement, cf.Name, cf.Key))
-			fixes = append(fixes, conditionFix(cf, role))
-		} else if slices.Contains(repo.Missing, iampolicy.SourceResource) {
-			missing = append(missing, fmt.Sprintf("the repository policy of %s does not grant role %s or account %s", t.Repository, role, roleAccount))
-			fixes = append(fixes, fmt.Sprintf("allow %s to %s in the repository policy of %s (account %s)",
-				roleARN, strings.Join(repositoryActions, ", "), t.Repository, t.Account))
+	if rp.Role.Account != t.Account {
+		var cf *iampolicy.ConditionFailure
+		if c, ok := conditionFailure(repo, iampolicy.SourceResource); ok {
+			cf = &c
 		}
-		if slices.Contains(repo.Missing, iampolicy.SourceIdentity) || slices.Contains(repo.Missing, iampolicy.SourceBoundary) {
-			missing = append(missing, fmt.Sprintf("no identity policy of role %s allows it", role))
-			fixes = append(fixes, fmt.Sprintf("attach AmazonEC2ContainerRegistryPullOnly to role %s (within its permissions boundary, if any)", role))
-		}
-		if len(missing) == 0 {
-			missing = append(missing, "both accounts must allow it")
-			fixes = append(fixes, "allow the pull in both the repository policy and the role's identity policies")
-		}
-		f.Message = fmt.Sprintf("%s: role %s (account %s) may not %s from account %s: %s",
-			image, role, roleAccount, action, t.Account, strings.Join(missing, "; "))
-		f.Fix = "cross-account pulls need both sides: " + strings.Join(fixes, ", and ")
-		return f, true
+		identityMissing := slices.Contains(repo.Missing, iampolicy.SourceIdentity) || slices.Contains(repo.Missing, iampolicy.SourceBoundary)
+		return crossAccountNotAllowed(t, rp, actions, slices.Contains(repo.Missing, iampolicy.SourceResource), identityMissing, cf), true
 	}
-	f.Code = CodePullNotAllowed
-	f.Message = fmt.Sprintf("%s: no policy allows role %s to %s on repository %s", image, role, action, t.Repository)
 	if rp.Boundary != nil && slices.Contains(repo.Missing, iampolicy.SourceBoundary) && !slices.Contains(repo.Missing, iampolicy.SourceIdentity) {
-		f.Message = fmt.Sprintf("%s: the permissions boundary %s of role %s does not allow %s on repository %s",
-			image, rp.Boundary.Name, role, all, t.Repository)
-		f.Fix = fmt.Sprintf("allow %s on %s in the permissions boundary %s of role %s", all, t.RepositoryARN, rp.Boundary.Name, role)
-		return f, true
+		return boundaryBlocksPull(t, rp, actions), true
 	}
 	if cf, ok := conditionFailure(repo, ""); ok {
-		f.Statement = cf.Statement
-		f.Message = fmt.Sprintf("%s: statement %q of %s would allow role %s to %s on repository %s, but its condition on %s does not hold for this pull",
-			image, cf.Statement, describePolicy(cf.Reason, role), role, action, t.Repository, cf.Key)
-		f.Fix = conditionFix(cf, role)
-		return f, true
+		return grantConditionFails(t, rp, actions, cf), true
 	}
-	f.Fix = fmt.Sprintf("attach the AWS managed policy AmazonEC2ContainerRegistryPullOnly to role %s, or allow it in the repository policy of %s", role, t.Repository)
-	return f, true
+	return pullNotAllowed(t, rp, actions), true
 }
 
 // conditionFailure returns the first Allow statement (of policy type src,
@@ -396,100 +336,6 @@ func conditionFailure(dec iampolicy.Decision, src iampolicy.Source) (iampolicy.C
 		}
 	}
 	return iampolicy.ConditionFailure{}, false
-}
-
-// conditionFix asks to correct a grant's failing condition, or to state the
-// value the pull really comes with when one value can be stated.
-func conditionFix(cf iampolicy.ConditionFailure, role string) string {
-	fix := fmt.Sprintf("correct the condition on %s in statement %q of %s", cf.Key, cf.Statement, describePolicy(cf.Reason, role))
-	if !perSessionKey(cf.Key) {
-		fix += fmt.Sprintf("; if the pull really comes with another value, configure it (--context %s=VALUE)", cf.Key)
-	}
-	return fix
-}
-
-func (d decider) undetermined(image, roleARN, action, what string, dec iampolicy.Decision) Finding {
-	role := roleName(roleARN)
-	keys := strings.Join(dec.UnknownKeys, ", ")
-	f := Finding{
-		Code: CodeUndetermined, Severity: SeverityWarning, Role: roleARN, Action: action,
-		UnknownKeys: dec.UnknownKeys,
-		Message: fmt.Sprintf("%s: whether role %s may %s on %s depends on %s, unknown at admission time",
-			image, role, action, what, keys),
-		Fix: fmt.Sprintf("if you know the value, configure it (--context %s=VALUE)", firstOr(dec.UnknownKeys, "KEY")),
-	}
-	statement := "the statement"
-	if len(dec.Reasons) > 0 {
-		r := dec.Reasons[0]
-		f.Statement = r.Statement
-		statement = fmt.Sprintf("statement %q of %s", r.Statement, describePolicy(r, role))
-		f.Message += " (" + statement + ")"
-	}
-	if perSession := slices.DeleteFunc(slices.Clone(dec.UnknownKeys), func(k string) bool { return !perSessionKey(k) }); len(perSession) > 0 {
-		// No one can configure one value for a node fleet's sessions.
-		f.Fix = fmt.Sprintf("%s depends on %s, which differs for every node's session of role %s, so no single value can be configured; "+
-			"to single out the role, test aws:PrincipalArn instead (e.g. ArnEquals %q)", statement, strings.Join(perSession, ", "), role, roleARN)
-	}
-	return f
-}
-
-// perSessionKey reports whether a condition key takes a value of its own in
-// each role session (the session ID, its issue time, its instance), so a
-// node fleet has no one value for it.
-func perSessionKey(key string) bool {
-	switch strings.ToLower(key) {
-	case "aws:userid", "aws:tokenissuetime", "aws:multifactorauthage", "aws:sourceidentity",
-		"ec2:sourceinstancearn", "aws:ec2instancesourceprivateipv4", "aws:ec2instancesourcevpc", "ec2:roledelivery":
-		return true
-	}
-	return false
-}
-
-// explainDeny rewords a resource policy Deny's message and fix for statements
-// that do not name the role: a NotAction list, "*" with a condition, or a
-// NotPrincipal list. actions are the denied actions, as words.
-func explainDeny(p *iampolicy.NamedPolicy, statement, roleARN, actions, msg, change string) (string, string) {
-	if p == nil {
-		return msg, change
-	}
-	role := roleName(roleARN)
-	shape, ok := p.Policy.Shape(statement)
-	switch {
-	case !ok:
-	case shape.NotAction:
-		change = notActionFix(actions, fmt.Sprintf("statement %q", statement))
-	case len(shape.NotPrincipal) > 0:
-		// The kubelet calls as a session of the role, which a NotPrincipal
-		// listing only the role does not exempt (AWS's NotPrincipal page).
-		msg += fmt.Sprintf(" (its NotPrincipal exempts %s, but the kubelet calls as an assumed-role session of role %s, arn:%s:sts::%s:assumed-role/%s/SESSION, which it does not list)",
-			strings.Join(shape.NotPrincipal, ", "), role, arnField(roleARN, arnPartition), arnField(roleARN, arnAccount), role)
-		change = fmt.Sprintf(`replace NotPrincipal in statement %q with "Principal": "*" and a condition that exempts the role, as AWS recommends: "Condition": {"ArnNotEquals": {"aws:PrincipalArn": %q}}`,
-			statement, roleARN)
-	case shape.AnyPrincipal && len(shape.ConditionKeys) > 0:
-		keys := strings.Join(shape.ConditionKeys, ", ")
-		msg += fmt.Sprintf(" (it applies to every principal, and its condition on %s holds for this pull)", keys)
-		change = fmt.Sprintf("exempt role %s from statement %q (e.g. ArnNotEquals on aws:PrincipalArn) or correct its condition on %s; "+
-			"if the pull really comes with other values, configure them (--context)", role, statement, keys)
-	case shape.AnyPrincipal:
-		msg += " (it applies to every principal)"
-		change = fmt.Sprintf("narrow the actions of statement %q or exempt role %s from it with a condition on aws:PrincipalArn", statement, role)
-	}
-	return msg, change
-}
-
-// identityDenyFix is the fix for an explicit Deny in the role's own policies:
-// remove what it denies, or, for a NotAction statement, list the action
-// among its exceptions (then add orElse).
-func identityDenyFix(rp rolePolicies, r iampolicy.Reason, action, remove, orElse string) string {
-	where := fmt.Sprintf("the Deny statement %q of %s", r.Statement, describePolicy(r, roleName(rp.ARN)))
-	if shape, ok := identityShape(rp, r); ok && shape.NotAction {
-		return notActionFix(action, where) + orElse
-	}
-	return fmt.Sprintf("remove %s from %s", remove, where)
-}
-
-func notActionFix(action, statement string) string {
-	return fmt.Sprintf("add %s to the NotAction list of %s (the actions it does not deny)", action, statement)
 }
 
 // identityShape finds the shape of an identity or boundary statement.
@@ -511,13 +357,6 @@ func sameCause(a, b Finding) bool {
 	return a.Code == b.Code && a.Role == b.Role && a.Statement == b.Statement && a.Action != ActionGetAuthorizationToken && b.Action != ActionGetAuthorizationToken
 }
 
-func mentionAlso(msg, action string) string {
-	if strings.Contains(msg, action) {
-		return msg
-	}
-	return msg + " (and " + action + ")"
-}
-
 // firstReason returns the first reason with the given effect, or the first
 // reason at all, or a placeholder when the decision names none.
 func firstReason(dec iampolicy.Decision, effect string) iampolicy.Reason {
@@ -530,60 +369,4 @@ func firstReason(dec iampolicy.Decision, effect string) iampolicy.Reason {
 		return dec.Reasons[0]
 	}
 	return iampolicy.Reason{Statement: "?", Name: "?"}
-}
-
-// describePolicy names the policy a reason came from, for messages.
-func describePolicy(r iampolicy.Reason, role string) string {
-	switch r.Policy {
-	case iampolicy.SourceIdentity:
-		return fmt.Sprintf("policy %s of role %s", r.Name, role)
-	case iampolicy.SourceBoundary:
-		return fmt.Sprintf("the permissions boundary %s of role %s", r.Name, role)
-	case iampolicy.SourceResource:
-		return r.Name
-	case iampolicy.SourceSCP:
-		return "service control policy " + r.Name
-	case iampolicy.SourceRCP:
-		return "resource control policy " + r.Name
-	}
-	return r.Name
-}
-
-// roleName is the last path element of a role ARN (or a session's role).
-func roleName(arn string) string {
-	rest := arn
-	if i := strings.LastIndex(arn, ":"); i >= 0 {
-		rest = arn[i+1:]
-	}
-	rest = strings.TrimPrefix(rest, "role/")
-	if after, ok := strings.CutPrefix(rest, "assumed-role/"); ok {
-		name, _, _ := strings.Cut(after, "/")
-		return name
-	}
-	if i := strings.LastIndex(rest, "/"); i >= 0 {
-		return rest[i+1:]
-	}
-	return rest
-}
-
-// Fields of arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE.
-const (
-	arnPartition = 1
-	arnAccount   = 4
-)
-
-// arnField returns field i of an ARN, or "" when it has too few.
-func arnField(arn string, i int) string {
-	parts := strings.SplitN(arn, ":", 6)
-	if len(parts) < 6 {
-		return ""
-	}
-	return parts[i]
-}
-
-func firstOr(s []string, def string) string {
-	if len(s) > 0 {
-		return s[0]
-	}
-	return def
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ecr-preflight/ecr-preflight/internal/awsclient"
 	"github.com/ecr-preflight/ecr-preflight/internal/iampolicy"
 )
 
@@ -24,6 +25,7 @@ var seedTarget = target{
 	RepositoryARN: "arn:aws:ecr:us-west-2:1234567890:repository/retail-sample-app-ui",
 	Account:       seedAccount,
 	Region:        "us-west-2",
+	Partition:     "aws",
 }
 
 func mustPolicy(t *testing.T, kind iampolicy.Source, name, doc string) *iampolicy.NamedPolicy {
@@ -214,6 +216,10 @@ func TestEvaluatePull(t *testing.T) {
 			if tc.role != "" {
 				role.ARN = tc.role
 			}
+			var err error
+			if role.Role, err = awsclient.ParseRoleARN(role.ARN); err != nil {
+				t.Fatal(err)
+			}
 			for i, doc := range tc.identity {
 				role.Identity = append(role.Identity, *mustPolicy(t, iampolicy.SourceIdentity, "policy-"+string(rune('0'+i)), doc))
 			}
@@ -231,7 +237,7 @@ func TestEvaluatePull(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := d.evaluatePull(seedImage, seedTarget, role, res)
+			got := d.evaluatePull(seedTarget, role, res)
 			if len(got) != len(tc.want) {
 				t.Fatalf("got %d findings, want %d: %+v", len(got), len(tc.want), got)
 			}
@@ -240,7 +246,10 @@ func TestEvaluatePull(t *testing.T) {
 				if f.Code != w.code || f.Statement != w.statement || f.Action != w.action || f.Role != role.ARN {
 					t.Errorf("finding %d = {%s %q %s %s}, want {%s %q %s %s}", i, f.Code, f.Statement, f.Action, f.Role, w.code, w.statement, w.action, role.ARN)
 				}
-				for _, s := range append(w.contains, seedImage) {
+				if strings.Contains(f.Message, seedImage) {
+					t.Errorf("finding %d message %q names the image: the Result does", i, f.Message)
+				}
+				for _, s := range w.contains {
 					if !strings.Contains(f.Message+" "+f.Fix, s) {
 						t.Errorf("finding %d message %q (fix %q) does not mention %q", i, f.Message, f.Fix, s)
 					}
@@ -271,8 +280,8 @@ func TestRoleName(t *testing.T) {
 		"not-an-arn": "not-an-arn",
 	}
 	for in, want := range tests {
-		if got := roleName(in); got != want {
-			t.Errorf("roleName(%q) = %q, want %q", in, got, want)
+		if got := RoleName(in); got != want {
+			t.Errorf("RoleName(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -45,14 +46,9 @@ type Options struct {
 	// Now is the clock for aws:CurrentTime. Default time.Now.
 	Now func() time.Time
 	// ResultTTL is how long a "pullable" or "skipped" answer is reused
-	// without asking the lookups at all. Default 30s; negative disables.
+	// without asking the lookups at all. Zero means DefaultResultTTL;
+	// negative disables.
 	ResultTTL time.Duration
-	// ReverifyInterval throttles the fresh re-check of not-pullable answers
-	// to once per interval per image and roles. Zero (the default) re-checks
-	// every time: a user who just fixed a policy and re-applies must not be
-	// refused on a stale answer, and the re-checks are de-duplicated and
-	// happen only for images that would be rejected or warned about.
-	ReverifyInterval time.Duration
 	// Concurrency bounds the repositories checked at once. Default 8.
 	Concurrency int
 	// Logger receives per-check debug logs. Default: discard.
@@ -67,15 +63,11 @@ type Engine struct {
 	log         *slog.Logger
 	concurrency int
 	resultTTL   time.Duration
-	reverify    time.Duration
 
 	// results holds whole answers that may be reused (pullable, skipped,
 	// invalid references), so a warm admission costs a map lookup.
-	results *gocache.Cache
-	// reverified marks answers re-checked with fresh AWS data recently (only
-	// when ReverifyInterval is set).
-	reverified *gocache.Cache
-	policies   *policyCache
+	results  *gocache.Cache
+	policies *policyCache
 }
 
 // New builds an Engine.
@@ -105,71 +97,65 @@ func New(o Options) (*Engine, error) {
 		log:         o.Logger,
 		concurrency: o.Concurrency,
 		resultTTL:   o.ResultTTL,
-		reverify:    o.ReverifyInterval,
-		results:     gocache.New(o.ResultTTL, time.Minute),
-		reverified:  gocache.New(max(o.ReverifyInterval, time.Millisecond), time.Minute),
+		results:     gocache.New(max(o.ResultTTL, time.Second), time.Minute),
 		policies:    newPolicyCache(),
 	}, nil
 }
 
-// Check answers for each image (in order) whether a kubelet running as any
-// of roles (IAM role ARNs) will pull it. With no roles only existence is
-// checked. Results are shared with the engine's cache: treat them as
-// read-only.
+// Check answers for each image (in order, one Result each) whether a
+// kubelet running as any of roles (IAM role ARNs) will pull it. With no
+// roles only existence is checked. Results are shared with the engine's
+// cache: treat them as read-only.
+//
+// Cached answers are reused; the rest are checked; answers that would
+// reject are checked again with fresh AWS data, so a rejection never rests
+// on a stale cache; answers no AWS change can turn into a rejection are
+// stored.
 func (e *Engine) Check(ctx context.Context, images []string, roles []string) []Result {
 	roles = normalizeRoles(roles)
 	rolesKey := strings.Join(roles, ",")
-	out := make([]Result, len(images))
-	var pending []int
-	for i, img := range images {
-		if r, ok := e.results.Get(img + "\x00" + rolesKey); ok {
-			out[i] = r.(Result)
+	resultKey := func(img string) string { return img + "\x00" + rolesKey }
+
+	answers := make(map[string]Result, len(images))
+	var todo []string
+	for _, img := range images {
+		if _, seen := answers[img]; seen || slices.Contains(todo, img) {
 			continue
 		}
-		pending = append(pending, i)
+		if r, ok := e.results.Get(resultKey(img)); ok {
+			answers[img] = r.(Result)
+			continue
+		}
+		todo = append(todo, img)
 	}
-	if len(pending) == 0 {
-		return out
-	}
-
-	todo := make([]string, len(pending))
-	for j, i := range pending {
-		todo[j] = images[i]
-	}
-	fresh := e.check(ctx, todo, roles)
-
-	// A rejection must not rest on stale cached answers: re-check the
-	// not-pullable ones with fresh AWS data.
-	var again []int
-	for j, r := range fresh {
-		key := todo[j] + "\x00" + rolesKey
-		if r.Verdict == VerdictNotPullable && ctx.Err() == nil {
-			if e.reverify > 0 {
-				if _, recent := e.reverified.Get(key); recent {
-					continue
-				}
-				e.reverified.SetDefault(key, true)
+	if len(todo) > 0 {
+		fresh := e.check(ctx, todo, roles)
+		if again := rejected(fresh); len(again) > 0 && ctx.Err() == nil {
+			maps.Copy(fresh, e.check(awsclient.WithFresh(ctx), again, roles))
+		}
+		for img, r := range fresh {
+			answers[img] = r
+			if e.resultTTL > 0 && cacheable(r) {
+				e.results.SetDefault(resultKey(img), r)
 			}
-			again = append(again, j)
 		}
 	}
-	if len(again) > 0 {
-		imgs := make([]string, len(again))
-		for k, j := range again {
-			imgs[k] = todo[j]
-		}
-		for k, r := range e.check(awsclient.WithFresh(ctx), imgs, roles) {
-			fresh[again[k]] = r
-		}
+	out := make([]Result, len(images))
+	for i, img := range images {
+		out[i] = answers[img]
 	}
+	return out
+}
 
-	for j, i := range pending {
-		r := fresh[j]
-		out[i] = r
-		if e.resultTTL > 0 && cacheable(r) {
-			e.results.SetDefault(todo[j]+"\x00"+rolesKey, r)
+// rejected lists the images whose answer is not-pullable.
+func rejected(answers map[string]Result) []string {
+	var out []string
+	for img, r := range answers {
+		if r.Verdict == VerdictNotPullable {
+			out = append(out, img)
 		}
 	}
+	slices.Sort(out)
 	return out
 }
 
@@ -185,54 +171,41 @@ func cacheable(r Result) bool {
 	return false
 }
 
-// repoKey groups images of one repository so one DescribeImages call
-// serves them all.
-type repoKey struct{ region, account, repo string }
-
+// repoGroup is the images of one repository: one DescribeImages call and
+// one evaluation per role serve them all.
 type repoGroup struct {
-	key     repoKey
-	target  target
-	images  []imageref.Image
-	indexes []int
+	target target
+	images []imageref.Image
 }
 
-func (e *Engine) check(ctx context.Context, images []string, roles []string) []Result {
-	out := make([]Result, len(images))
-	groups := map[repoKey]*repoGroup{}
-	var order []repoKey
-	for i, s := range images {
+// check answers for each distinct image of images.
+func (e *Engine) check(ctx context.Context, images []string, roles []string) map[string]Result {
+	out := make(map[string]Result, len(images))
+	groups := map[target]*repoGroup{}
+	var order []*repoGroup
+	for _, s := range images {
 		img, err := imageref.Parse(s)
 		switch {
 		case err != nil:
 			cause := err
-			if invalid := (*imageref.InvalidReferenceError)(nil); errors.As(err, &invalid) {
+			if invalid, ok := errors.AsType[*imageref.InvalidReferenceError](err); ok {
 				cause = invalid.Cause
 			}
-			out[i] = Result{Image: s, Verdict: VerdictNotPullable, Findings: []Finding{{
-				Code: CodeInvalidImageReference, Severity: SeverityError,
-				Message: fmt.Sprintf("%q is not a valid image reference: %v", s, cause),
-				Fix:     "write it as REGISTRY/REPOSITORY[:TAG][@sha256:DIGEST]: a lower-case repository, a tag of at most 128 characters, a digest of 64 hex digits",
-			}}}
+			out[s] = Result{Image: s, Verdict: VerdictNotPullable, Findings: []Finding{invalidReference(s, cause)}}
 			continue
 		case !img.IsECR():
-			out[i] = Result{Image: s, Verdict: VerdictSkipped, Findings: []Finding{{
-				Code: CodeSkipped, Severity: SeverityInfo, Message: fmt.Sprintf("%s: %s", s, img.SkipReason),
-			}}}
+			out[s] = Result{Image: s, Verdict: VerdictSkipped, Findings: []Finding{skipped(img.SkipReason)}}
 			continue
 		}
-		k := repoKey{img.Region, img.Account, img.Repository}
-		g, ok := groups[k]
+		t := targetOf(img)
+		g, ok := groups[t]
 		if !ok {
-			g = &repoGroup{key: k, target: target{
-				Repository: img.Repository, RepositoryARN: img.RepositoryARN(), Account: img.Account, Region: img.Region,
-			}}
-			groups[k] = g
-			order = append(order, k)
+			g = &repoGroup{target: t}
+			groups[t] = g
+			order = append(order, g)
 		}
 		g.images = append(g.images, img)
-		g.indexes = append(g.indexes, i)
 	}
-
 	if len(order) == 0 {
 		return out
 	}
@@ -250,28 +223,26 @@ func (e *Engine) check(ctx context.Context, images []string, roles []string) []R
 		return roleInfo
 	}
 
-	var mu sync.Mutex
+	results := make([][]Result, len(order))
 	eg := errgroup.Group{}
 	eg.SetLimit(e.concurrency)
-	for _, k := range order {
-		g := groups[k]
+	for i, g := range order {
 		eg.Go(func() error {
-			results := e.checkRepository(ctx, g, len(roles) > 0, awaitRoles)
-			mu.Lock()
-			for j, i := range g.indexes {
-				out[i] = results[j]
-			}
-			mu.Unlock()
+			results[i] = e.checkRepository(ctx, g, len(roles) > 0, awaitRoles)
 			return nil
 		})
 	}
 	_ = eg.Wait() // the goroutines never fail: errors are findings
+	for _, rs := range results {
+		for _, r := range rs {
+			out[r.Image] = r
+		}
+	}
 	return out
 }
 
 // roleAnswer is a role's policies, or why they are not known.
 type roleAnswer struct {
-	arn      string
 	policies rolePolicies
 	problem  *Finding // a LookupFailed finding, when the role could not be read
 }
@@ -290,19 +261,21 @@ func (e *Engine) lookupRoles(ctx context.Context, roles []string) []roleAnswer {
 }
 
 func (e *Engine) lookupRole(ctx context.Context, arn string) roleAnswer {
-	ans := roleAnswer{arn: arn}
+	role, err := awsclient.ParseRoleARN(arn)
+	if err != nil {
+		f := roleNotFound(arn)
+		return roleAnswer{problem: &f}
+	}
 	rp, err := e.lookups.RolePolicies(ctx, arn)
 	if err != nil {
-		f := lookupFailed(fmt.Sprintf("reading the policies of role %s", roleName(arn)), err)
-		f.Role = arn
+		f := lookupFailed("reading the policies of role "+role.Name, err)
 		if errors.Is(err, awsclient.ErrRoleNotFound) {
-			f.Message = fmt.Sprintf("node role %s does not exist (or our credentials cannot see it)", arn)
-			f.Fix = "check the configured node role ARN (--node-role-arn)"
+			f = roleNotFound(arn)
 		}
-		ans.problem = &f
-		return ans
+		f.Role = arn
+		return roleAnswer{problem: &f}
 	}
-	ans.policies = rolePolicies{ARN: arn, Tags: rp.Tags}
+	ans := roleAnswer{policies: rolePolicies{ARN: arn, Role: role, Tags: rp.Tags}}
 	var broken []string
 	for _, p := range slices.Concat(rp.Attached, rp.Inline) {
 		parsed, err := e.policies.identity(p.Document)
@@ -322,32 +295,44 @@ func (e *Engine) lookupRole(ctx context.Context, arn string) roleAnswer {
 		}
 	}
 	if len(broken) > 0 {
-		ans.problem = &Finding{
-			Code: CodeLookupFailed, Severity: SeverityWarning, Role: arn,
-			Message: fmt.Sprintf("could not read policies of role %s: %s", roleName(arn), strings.Join(broken, "; ")),
-			Fix:     "report this policy document: AWS accepted it, so ecr-preflight should too",
-		}
+		// Judging on part of a role's policies could invent a denial.
+		f := roleUnreadable(arn, broken)
+		ans.problem = &f
 	}
 	return ans
+}
+
+// repoAnswer collects the findings of one repository: those about every
+// image, and those about some.
+type repoAnswer struct {
+	images   []imageref.Image
+	shared   []Finding
+	perImage [][]Finding
+}
+
+func (a *repoAnswer) addAll(fs ...Finding) { a.shared = append(a.shared, fs...) }
+
+func (a *repoAnswer) add(j int, fs ...Finding) { a.perImage[j] = append(a.perImage[j], fs...) }
+
+// results puts each image's findings in order: its own first, as found,
+// then the shared ones.
+func (a *repoAnswer) results() []Result {
+	out := make([]Result, len(a.images))
+	for j, img := range a.images {
+		fs := slices.Concat(a.perImage[j], a.shared)
+		if fs == nil {
+			fs = []Finding{}
+		}
+		out[j] = Result{Image: img.Original, Verdict: verdictOf(fs), Findings: fs}
+	}
+	return out
 }
 
 // checkRepository answers for the images of one repository. awaitRoles
 // blocks until the candidate roles' policies are known.
 func (e *Engine) checkRepository(ctx context.Context, g *repoGroup, withRoles bool, awaitRoles func() []roleAnswer) []Result {
 	t := g.target
-	results := make([]Result, len(g.images))
-	for j, img := range g.images {
-		results[j] = Result{Image: img.Original, Findings: []Finding{}}
-	}
-	addAll := func(fs ...Finding) {
-		for _, f := range fs {
-			for j := range results {
-				f := f
-				f.Message = results[j].Image + ": " + f.Message
-				results[j].Findings = append(results[j].Findings, f)
-			}
-		}
-	}
+	ans := &repoAnswer{images: g.images, perImage: make([][]Finding, len(g.images))}
 
 	ids := make([]awsclient.ImageID, len(g.images))
 	for j, img := range g.images {
@@ -372,11 +357,11 @@ func (e *Engine) checkRepository(ctx context.Context, g *repoGroup, withRoles bo
 	wg.Wait()
 
 	if errors.Is(err, awsclient.ErrRepositoryNotFound) || res.RepositoryMissing {
-		e.missingRepository(ctx, g, results, addAll, withRoles, res, problems, awaitRoles)
-		return withVerdicts(results)
+		e.missingRepository(ctx, g, ans, withRoles, res, problems, awaitRoles)
+		return ans.results()
 	}
 	if err != nil {
-		addAll(e.lookupFailed(ctx, t, "checking that the image exists in "+t.Repository, err))
+		ans.addAll(e.lookupFailed(ctx, t, "checking that the image exists in "+t.Repository, err))
 	}
 	// imports marks the images a pull-through cache rule will import on
 	// the first pull: their pull also needs ecr:BatchImportUpstreamImage.
@@ -384,8 +369,11 @@ func (e *Engine) checkRepository(ctx context.Context, g *repoGroup, withRoles bo
 	var cache cacheRule
 	for j, id := range ids {
 		if d, ok := detailOf(found, id); ok {
-			if f, bad := imageStatusFinding(g.images[j], t, d); bad {
-				results[j].Findings = append(results[j].Findings, f)
+			switch d.Status {
+			case imageStatusArchived:
+				ans.add(j, imageArchived(t, d.Digest, false))
+			case imageStatusActivating:
+				ans.add(j, imageArchived(t, d.Digest, true))
 			}
 			continue
 		}
@@ -396,39 +384,31 @@ func (e *Engine) checkRepository(ctx context.Context, g *repoGroup, withRoles bo
 			cache = e.cacheRuleFor(ctx, g)
 		}
 		f, imported := cache.missingImage(g.images[j], t, withRoles)
-		results[j].Findings = append(results[j].Findings, f)
+		ans.add(j, f)
 		if imported {
 			imports = append(imports, j)
 		}
 	}
 
 	if !withRoles {
-		return withVerdicts(results)
+		return ans.results()
 	}
-	addAll(problems...)
+	ans.addAll(problems...)
 	for _, role := range awaitRoles() {
 		if role.problem != nil {
-			// Judging on part of a role's policies could invent a
-			// denial; what could not be read leaves the answer unknown.
-			addAll(*role.problem)
+			// What could not be read leaves the answer unknown.
+			ans.addAll(*role.problem)
 			continue
 		}
-		for j := range results {
-			results[j].Findings = append(results[j].Findings, e.decider.evaluatePull(results[j].Image, t, role.policies, res)...)
-		}
-		for _, j := range imports {
-			results[j].Findings = append(results[j].Findings,
-				e.decider.evaluateImport(results[j].Image, t, cache, role.policies, res, false)...)
+		ans.addAll(e.decider.evaluatePull(t, role.policies, res)...)
+		if len(imports) > 0 {
+			imported := e.decider.evaluateImport(t, cache, role.policies, res, false)
+			for _, j := range imports {
+				ans.add(j, imported...)
+			}
 		}
 	}
-	return withVerdicts(results)
-}
-
-func withVerdicts(results []Result) []Result {
-	for j := range results {
-		results[j].Verdict = verdictOf(results[j].Findings)
-	}
-	return results
+	return ans.results()
 }
 
 func detailOf(found []awsclient.ImageDetail, id awsclient.ImageID) (awsclient.ImageDetail, bool) {
@@ -438,6 +418,12 @@ func detailOf(found []awsclient.ImageDetail, id awsclient.ImageID) (awsclient.Im
 	}
 	return found[i], true
 }
+
+// ECR image statuses (DescribeImages' imageStatus) that stop a pull.
+const (
+	imageStatusArchived   = "ARCHIVED"
+	imageStatusActivating = "ACTIVATING"
+)
 
 // resourcePolicies fetches the repository policy and the registry policy
 // with, when it could decide a pull, its scope. Problems are LookupFailed
@@ -453,7 +439,7 @@ func (e *Engine) resourcePolicies(ctx context.Context, t target) (resourcePolici
 		res.Repository.Unknown = true
 		problems = append(problems, e.lookupFailed(ctx, t, "reading the repository policy of "+t.Repository, err))
 	case found:
-		res.Repository, problems = e.resourcePolicy(text, "the repository policy of "+t.Repository, problems)
+		res.Repository, problems = e.resourcePolicy(text, repositoryPolicyName+t.Repository, problems)
 	}
 
 	text, found, err = e.lookups.RegistryPolicy(ctx, t.Region, t.Account)
@@ -473,7 +459,7 @@ func (e *Engine) resourcePolicies(ctx context.Context, t target) (resourcePolici
 	case !found:
 		return res, problems
 	}
-	res.Registry, problems = e.resourcePolicy(text, "the registry policy of account "+t.Account, problems)
+	res.Registry, problems = e.resourcePolicy(text, registryPolicyName+t.Account, problems)
 	if res.Registry.Unknown {
 		res.RegistryScope = scopeUnknown
 		return res, problems
@@ -505,106 +491,17 @@ func (e *Engine) resourcePolicy(text, name string, problems []Finding) (policyIn
 	return knownPolicy(&n), problems
 }
 
-func imageNotFound(img imageref.Image, t target) Finding {
-	what, flag := "tag "+img.Tag, "imageTag="+img.Tag
-	if img.Digest != "" {
-		what, flag = "digest "+img.Digest, "imageDigest="+img.Digest
-	}
-	return Finding{
-		Code: CodeImageNotFound, Severity: SeverityError,
-		Message: fmt.Sprintf("%s: %s does not exist in repository %s", img.Original, what, t.Repository),
-		Fix: fmt.Sprintf("push the image, or fix the reference (aws ecr describe-images --registry-id %s --repository-name %s --region %s --image-ids %s)",
-			t.Account, t.Repository, t.Region, flag),
-	}
-}
-
-// imageStatusFinding explains an image that exists but is not ACTIVE: ECR's
-// archive tier keeps it, and a pull fails until it is restored.
-func imageStatusFinding(img imageref.Image, t target, d awsclient.ImageDetail) (Finding, bool) {
-	restore := fmt.Sprintf("aws ecr update-image-storage-class --registry-id %s --repository-name %s --region %s --image-id imageDigest=%s --target-storage-class STANDARD",
-		t.Account, t.Repository, t.Region, d.Digest)
-	switch d.Status {
-	case imageStatusArchived:
-		return Finding{
-			Code: CodeImageArchived, Severity: SeverityError,
-			Message: fmt.Sprintf("%s: image %s in repository %s is archived (by a lifecycle rule or by hand) and cannot be pulled until it is restored",
-				img.Original, d.Digest, t.Repository),
-			Fix: "restore it to the standard storage class, then wait until it is ACTIVE: " + restore,
-		}, true
-	case imageStatusActivating:
-		return Finding{
-			Code: CodeImageArchived, Severity: SeverityWarning,
-			Message: fmt.Sprintf("%s: image %s in repository %s is being restored from the archive; it cannot be pulled until the restore completes",
-				img.Original, d.Digest, t.Repository),
-			Fix: fmt.Sprintf("wait until it is ACTIVE (aws ecr describe-images --registry-id %s --repository-name %s --region %s --image-ids imageDigest=%s --filter imageStatus=ANY)",
-				t.Account, t.Repository, t.Region, d.Digest),
-		}, true
-	}
-	return Finding{}, false
-}
-
-// ECR image statuses (DescribeImages' imageStatus).
-const (
-	imageStatusArchived   = "ARCHIVED"
-	imageStatusActivating = "ACTIVATING"
-)
-
-// lookupFailed turns an AWS failure about t into a warning: "could not
-// check" is never "cannot pull". When our own credentials were refused
-// and t is in another account, the fix is on that account's side or an
-// assumed role there: granting more to our role at home cannot help.
+// lookupFailed is lookupFailed for a lookup about registry t: when our
+// credentials were refused and t may be in another account, it asks whose
+// account we act as, to point the fix at the right side.
 func (e *Engine) lookupFailed(ctx context.Context, t target, what string, err error) Finding {
 	f := lookupFailed(what, err)
-	var le *awsclient.LookupError
-	if !errors.As(err, &le) || le.Class != awsclient.ClassAccessDenied || errors.Is(err, awsclient.ErrNotOwnAccount) {
+	le, ok := errors.AsType[*awsclient.LookupError](err)
+	if !ok || le.Class != awsclient.ClassAccessDenied || errors.Is(err, awsclient.ErrNotOwnAccount) {
 		return f
 	}
-	assume := fmt.Sprintf("pass --assume-role %s=ROLE_ARN with a role in account %s that may %s", t.Account, t.Account, le.Action)
-	grant := fmt.Sprintf("have account %s grant %s to our role (in the policy of %s)", t.Account, le.Action, t.Repository)
 	caller, cerr := e.lookups.CallerAccount(ctx, t.Account)
-	switch {
-	case cerr != nil:
-		f.Fix = fmt.Sprintf("grant %s to ecr-preflight's own IAM role; if registry %s is in another account, %s, or %s", le.Action, t.Account, assume, grant)
-	case caller != t.Account:
-		f.Message = fmt.Sprintf("%s: our credentials (account %s) are not allowed %s in account %s", what, caller, le.Action, t.Account)
-		f.Fix = fmt.Sprintf("%s, or %s", assume, grant)
-	}
-	return f
-}
-
-// lookupFailed turns an AWS failure into a warning: "could not check" is
-// never "cannot pull".
-func lookupFailed(what string, err error) Finding {
-	f := Finding{Code: CodeLookupFailed, Severity: SeverityWarning, Message: fmt.Sprintf("%s failed: %v", what, err)}
-	var le *awsclient.LookupError
-	switch {
-	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
-		f.Message = what + ": could not verify in time"
-		f.Fix = "retry; if it persists, check the network path to AWS (and --aws-call-timeout)"
-	case errors.As(err, &le) && le.Class == awsclient.ClassAccessDenied:
-		f.Message = fmt.Sprintf("%s: our credentials are not allowed %s", what, le.Action)
-		f.Fix = fmt.Sprintf("grant %s to ecr-preflight's own IAM role", le.Action)
-	case errors.As(err, &le) && le.Class == awsclient.ClassNoCredentials:
-		f.Message = what + ": ecr-preflight has no AWS credentials"
-		f.Fix = "give ecr-preflight credentials: IRSA or EKS Pod Identity in a cluster; AWS_PROFILE or AWS_ACCESS_KEY_ID locally"
-	case errors.As(err, &le) && le.Class == awsclient.ClassThrottled:
-		f.Message = what + ": AWS throttled the lookup"
-		f.Fix = "retry; raise the cache TTLs if this is frequent"
-	case errors.As(err, &le):
-		f.Message = what + ": " + le.Brief()
-		f.Fix = "retry; check ecr-preflight's AWS credentials and network"
-	default:
-		f.Fix = "retry; check ecr-preflight's AWS credentials and network"
-	}
-	return f
-}
-
-func brokenPolicy(what string, err error) Finding {
-	return Finding{
-		Code: CodeLookupFailed, Severity: SeverityWarning,
-		Message: fmt.Sprintf("%s could not be parsed: %v", what, err),
-		Fix:     "report this policy document: AWS accepted it, so ecr-preflight should too",
-	}
+	return refusedElsewhere(f, what, t, caller, cerr == nil)
 }
 
 // verdictOf: an error finding is definite; a warning leaves it unknown.

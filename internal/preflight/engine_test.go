@@ -302,8 +302,9 @@ func TestCheck(t *testing.T) {
 					t.Errorf("result %d = %s %v, want %s %v; findings: %+v", i, r.Verdict, codes(r), tc.verdict[i], tc.codes[i], r.Findings)
 				}
 				for _, f := range r.Findings {
-					if !strings.Contains(f.Message, r.Image) && f.Code != CodeInvalidImageReference {
-						t.Errorf("message %q does not name the image", f.Message)
+					// The Result names the image; messages never repeat it.
+					if strings.Contains(f.Message, r.Image) && f.Code != CodeInvalidImageReference {
+						t.Errorf("message %q names the image", f.Message)
 					}
 				}
 				for _, m := range tc.messages {
@@ -394,19 +395,6 @@ func TestCheckReverifiesRejections(t *testing.T) {
 	}
 }
 
-func TestCheckReverifyIntervalThrottles(t *testing.T) {
-	f := seedLookups()
-	e, err := New(Options{Lookups: f, ReverifyInterval: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.Check(context.Background(), []string{seedImage}, []string{seedRole})
-	e.Check(context.Background(), []string{seedImage}, []string{seedRole})
-	if n := f.describeCalls.Load(); n != 3 {
-		t.Fatalf("with an hour's interval two checks made %d DescribeImages calls, want 3 (one re-verification)", n)
-	}
-}
-
 func TestCheckAnswersWhenAWSHangs(t *testing.T) {
 	f := seedLookups()
 	f.block = true
@@ -425,5 +413,28 @@ func TestCheckAnswersWhenAWSHangs(t *testing.T) {
 func TestNewRequiresLookups(t *testing.T) {
 	if _, err := New(Options{}); err == nil {
 		t.Fatal("New without Lookups succeeded")
+	}
+}
+
+// TestCheckContract is what callers (the webhook) rely on without checking:
+// one Result per image, in order, duplicates included, and a verdict that
+// follows from the findings' severities.
+func TestCheckContract(t *testing.T) {
+	const repo = "1234567890.dkr.ecr.us-west-2.amazonaws.com/retail-sample-app-ui"
+	images := []string{seedImage, "nginx:1", repo + ":9", seedImage, "Not A Reference", repo + ":9"}
+	e := newTestEngine(t, seedLookups())
+	for round := range 2 { // cold, then partly from the result cache
+		got := e.Check(t.Context(), images, []string{seedRole})
+		if len(got) != len(images) {
+			t.Fatalf("round %d: %d results for %d images", round, len(got), len(images))
+		}
+		for i, r := range got {
+			if r.Image != images[i] {
+				t.Errorf("round %d: result %d is for %q, want %q", round, i, r.Image, images[i])
+			}
+			if r.Verdict != verdictOf(r.Findings) && r.Verdict != VerdictSkipped {
+				t.Errorf("round %d: %s is %s but its findings say %s: %+v", round, r.Image, r.Verdict, verdictOf(r.Findings), r.Findings)
+			}
+		}
 	}
 }

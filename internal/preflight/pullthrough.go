@@ -3,7 +3,6 @@ package preflight
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 
@@ -91,27 +90,11 @@ func (c cacheRule) cause() string {
 // imported reports that a pull-through cache rule imports it on the first
 // pull, so the node roles' ecr:BatchImportUpstreamImage decides.
 func (c cacheRule) missingImage(img imageref.Image, t target, withRoles bool) (f Finding, imported bool) {
-	what := "tag " + img.Tag
-	if img.Digest != "" {
-		what = "digest " + img.Digest
-	}
 	switch {
 	case c.rule != nil:
-		f = Finding{
-			Code: CodeImageImportedOnPull, Severity: SeverityWarning,
-			Message: fmt.Sprintf("%s: %s is not in pull-through cache repository %s yet; ECR imports it from %s on the first pull (whether %s has it was not checked)",
-				img.Original, what, t.Repository, c.upstream(), c.upstream()),
-			Fix: fmt.Sprintf("make sure %s has the image", c.upstream()),
-		}
-		if !withRoles {
-			f.Fix += fmt.Sprintf(", and that the node role may %s (no node role was given, so that was not checked)", ActionBatchImportUpstreamImage)
-		}
-		return f, true
+		return imageImportedOnPull(img, t, c.upstream(), withRoles), true
 	case c.unsure(t.Repository):
-		f = imageNotFound(img, t)
-		f.Severity = SeverityWarning
-		f.Message += fmt.Sprintf("; if it is under a pull-through cache rule it is imported on the first pull (the rules could not be read: %s)", c.cause())
-		return f, false
+		return imageMaybeImported(img, t, c.cause()), false
 	}
 	return imageNotFound(img, t), false
 }
@@ -120,66 +103,47 @@ func (c cacheRule) missingImage(img imageref.Image, t target, withRoles bool) (f
 // images of g: definite, unless a pull-through cache rule creates it on the
 // first pull (then the node roles' permissions to create it, import into
 // it and pull from it decide) or rules that could not be read might.
-func (e *Engine) missingRepository(ctx context.Context, g *repoGroup, results []Result, addAll func(...Finding), withRoles bool, res resourcePolicies, problems []Finding, awaitRoles func() []roleAnswer) {
+func (e *Engine) missingRepository(ctx context.Context, g *repoGroup, ans *repoAnswer, withRoles bool, res resourcePolicies, problems []Finding, awaitRoles func() []roleAnswer) {
 	t := g.target
 	c := e.cacheRuleFor(ctx, g)
-	f := Finding{
-		Code: CodeRepositoryNotFound, Severity: SeverityError,
-		Message: fmt.Sprintf("repository %s does not exist in registry %s (%s)", t.Repository, t.Account, t.Region),
-		Fix: fmt.Sprintf("check the repository name, or create it in account %s: aws ecr create-repository --repository-name %s --region %s",
-			t.Account, t.Repository, t.Region),
-	}
 	switch {
 	case c.unsure(t.Repository):
 		// A rule we could not read may create it on the first pull: could
 		// not check is not cannot pull.
-		prefix, _, _ := strings.Cut(t.Repository, "/")
-		f.Severity = SeverityWarning
-		f.Message = fmt.Sprintf("repository %s does not exist; if it is under a pull-through cache prefix such as %q it is created on the first pull (the rules could not be read: %s)",
-			t.Repository, prefix, c.cause())
-		addAll(f)
+		ans.addAll(repositoryMaybeCached(t, c.cause()))
 		return
 	case c.rule == nil:
-		addAll(f)
+		ans.addAll(repositoryNotFound(t))
 		return
 	}
-	f.Severity = SeverityWarning
-	f.Message = fmt.Sprintf("repository %s does not exist yet; the pull-through cache rule for prefix %q creates it and imports the image from %s on the first pull",
-		t.Repository, strings.Trim(c.rule.EcrRepositoryPrefix, "/"), c.upstream())
+	ans.addAll(repositoryCreatedOnPull(t, strings.Trim(c.rule.EcrRepositoryPrefix, "/"), c.upstream(), withRoles))
 	if !withRoles {
-		f.Fix = fmt.Sprintf("make sure the node role may %s and %s under that prefix (no node role was given, so that was not checked)",
-			ActionCreateRepository, ActionBatchImportUpstreamImage)
-		addAll(f)
 		return
 	}
-	f.Fix = fmt.Sprintf("make sure %s has the image", c.upstream())
-	addAll(f)
-	addAll(problems...)
+	ans.addAll(problems...)
 	// The new repository starts without a policy. (A repository creation
 	// template could give it one; templates are not read: see the README.)
 	res.Repository = policyInput{}
 	for _, role := range awaitRoles() {
 		if role.problem != nil {
-			addAll(*role.problem)
+			ans.addAll(*role.problem)
 			continue
 		}
-		for j := range results {
-			results[j].Findings = append(results[j].Findings, e.decider.evaluatePull(results[j].Image, t, role.policies, res)...)
-			results[j].Findings = append(results[j].Findings, e.decider.evaluateImport(results[j].Image, t, c, role.policies, res, true)...)
-		}
+		ans.addAll(e.decider.evaluatePull(t, role.policies, res)...)
+		ans.addAll(e.decider.evaluateImport(t, c, role.policies, res, true)...)
 	}
 }
 
 // evaluateImport answers whether ECR may, on role's pull, import the image
 // from the cache rule's upstream into t (creating t first when create is
 // set), as findings.
-func (d decider) evaluateImport(image string, t target, c cacheRule, rp rolePolicies, res resourcePolicies, create bool) []Finding {
+func (d decider) evaluateImport(t target, c cacheRule, rp rolePolicies, res resourcePolicies, create bool) []Finding {
 	actions := []string{ActionBatchImportUpstreamImage}
 	if create {
 		actions = []string{ActionCreateRepository, ActionBatchImportUpstreamImage}
 	}
 	// The registry policy governs pull-through cache whatever its scope.
-	registries := d.candidates(res.Registry, "the registry policy of account "+t.Account)
+	registries := d.candidates(res.Registry, registryPolicyName+t.Account)
 	var findings []Finding
 	for _, action := range actions {
 		repos := d.repositoryCandidates(res)
@@ -195,19 +159,14 @@ func (d decider) evaluateImport(image string, t target, c cacheRule, rp rolePoli
 					decisions = append(decisions, iampolicy.Evaluate(req, iampolicy.PolicySet{Identity: rp.Identity, Boundary: rp.Boundary, Resource: p}))
 				}
 			}
-			return d.importFinding(image, t, c, rp, action, decisions)
+			return importFinding(t, c, rp, action, decisions)
 		})
 		switch {
 		case !settled && res.Registry.Unknown:
 			// A registry policy of another account is unread without a
 			// LookupFailed finding (it does not govern pulls under the
 			// default scope), so say here what it leaves open.
-			findings = append(findings, Finding{
-				Code: CodeUndetermined, Severity: SeverityWarning, Role: rp.ARN, Action: action,
-				Message: fmt.Sprintf("%s: whether role %s may %s on repository %s depends on the registry policy of account %s, which could not be read",
-					image, roleName(rp.ARN), action, t.Repository, t.Account),
-				Fix: fmt.Sprintf("let ecr-preflight read it: --assume-role %s=ROLE_ARN with a role in account %s that may ecr:GetRegistryPolicy", t.Account, t.Account),
-			})
+			findings = append(findings, cacheUnreadRegistry(t, rp, action))
 		case !settled:
 			// An unread repository policy: its LookupFailed finding says so.
 		case ok:
@@ -219,55 +178,31 @@ func (d decider) evaluateImport(image string, t target, c cacheRule, rp rolePoli
 
 // importFinding judges one action of a pull-through cache import: allowed
 // when no decision denies it explicitly and one allows it.
-func (d decider) importFinding(image string, t target, c cacheRule, rp rolePolicies, action string, decisions []iampolicy.Decision) (Finding, bool) {
-	role := roleName(rp.ARN)
+func importFinding(t target, c cacheRule, rp rolePolicies, action string, decisions []iampolicy.Decision) (Finding, bool) {
 	consequence := "so ECR cannot import the image from " + c.upstream() + " on the first pull"
 	if action == ActionCreateRepository {
 		consequence = "so ECR cannot create the cache repository on the first pull"
 	}
-	f := Finding{Code: CodePullThroughCacheNotAllowed, Severity: SeverityError, Role: rp.ARN, Action: action}
 	for _, dec := range decisions {
-		if dec.Decision != iampolicy.ExplicitDeny {
-			continue
+		if dec.Decision == iampolicy.ExplicitDeny {
+			return cacheDenied(t, rp, action, firstReason(dec, "Deny"), consequence), true
 		}
-		r := firstReason(dec, "Deny")
-		f.Statement = r.Statement
-		f.Message = fmt.Sprintf("%s: statement %q of %s denies %s to role %s, %s", image, r.Statement, describePolicy(r, role), action, role, consequence)
-		if r.Policy == iampolicy.SourceResource {
-			f.Fix = fmt.Sprintf("edit %s: exempt role %s from statement %q or narrow its actions", r.Name, role, r.Statement)
-		} else {
-			f.Fix = identityDenyFix(rp, r, action, action, "")
-		}
-		return f, true
 	}
 	if slices.ContainsFunc(decisions, func(dec iampolicy.Decision) bool { return dec.Decision == iampolicy.Allow }) {
 		return Finding{}, false
 	}
 	for _, dec := range decisions {
 		if dec.Decision == iampolicy.Undetermined {
-			return d.undetermined(image, rp.ARN, action, "repository "+t.Repository, dec), true
+			return undetermined(rp.ARN, action, "repository "+t.Repository, dec), true
 		}
 	}
 	missing := decisions[0].Missing
-	if rp.Boundary != nil && slices.Contains(missing, iampolicy.SourceBoundary) && !slices.Contains(missing, iampolicy.SourceIdentity) {
-		f.Message = fmt.Sprintf("%s: the permissions boundary %s of role %s does not allow %s on repository %s, %s",
-			image, rp.Boundary.Name, role, action, t.Repository, consequence)
-		f.Fix = fmt.Sprintf("allow %s on %s in the permissions boundary %s", action, t.RepositoryARN, rp.Boundary.Name)
-		return f, true
-	}
-	f.Message = fmt.Sprintf("%s: no policy allows role %s to %s on repository %s, %s", image, role, action, t.Repository, consequence)
+	boundary := rp.Boundary != nil && slices.Contains(missing, iampolicy.SourceBoundary) && !slices.Contains(missing, iampolicy.SourceIdentity)
 	scope := t.RepositoryARN
 	if c.rule != nil {
 		if prefix := strings.Trim(c.rule.EcrRepositoryPrefix, "/"); prefix != "ROOT" {
 			scope = strings.TrimSuffix(t.RepositoryARN, t.Repository) + prefix + "/*"
 		}
 	}
-	if action == ActionCreateRepository {
-		f.Fix = fmt.Sprintf("allow %s on %s to role %s in an identity policy or the registry policy of account %s (neither AmazonEC2ContainerRegistryReadOnly nor AmazonEC2ContainerRegistryPullOnly grants it)",
-			action, scope, role, t.Account)
-	} else {
-		f.Fix = fmt.Sprintf("attach AmazonEC2ContainerRegistryPullOnly to role %s (it grants %s), or allow %s on %s to the role in the registry policy of account %s",
-			role, action, action, scope, t.Account)
-	}
-	return f, true
+	return cacheNotAllowed(t, rp, action, scope, consequence, boundary), true
 }

@@ -60,23 +60,70 @@ const (
 	SeverityInfo    Severity = "info"
 )
 
-// Finding is one reason behind a verdict.
+// Finding is one reason behind a verdict: what happened, as data, with the
+// engine's own words for it. Renderers (the CLI's text and JSON, the
+// webhook's warnings and denial, reports) compose from the fields; none
+// needs to parse Message.
 type Finding struct {
 	Code     Code     `json:"code"`
 	Severity Severity `json:"severity"`
 	// Role is the candidate node role ARN the finding is about, if any.
 	Role string `json:"role,omitempty"`
-	// Action is the ECR action in question, e.g. ecr:BatchGetImage.
+	// Action is the ECR action in question, e.g. ecr:BatchGetImage: the
+	// first of Actions.
 	Action string `json:"action,omitempty"`
+	// Actions are all the actions that fail for the same cause, when there
+	// are several (ecr:BatchGetImage and ecr:GetDownloadUrlForLayer denied by
+	// one statement).
+	Actions []string `json:"actions,omitempty"`
 	// Statement is the deciding policy statement: its Sid, or "#index"
 	// (zero-based) when it has none.
 	Statement string `json:"statement,omitempty"`
-	// Message is one line naming the image, role, action and statement.
+	// Policy is the policy that decided, when one did.
+	Policy *PolicyRef `json:"policy,omitempty"`
+	// ConditionKeys are the keys of the condition that kept a grant from
+	// applying (e.g. aws:PrincipalOrgID).
+	ConditionKeys []string `json:"conditionKeys,omitempty"`
+	// Repository is the repository the finding is about, if any.
+	Repository *RepositoryRef `json:"repository,omitempty"`
+	// Message is one line saying what happened. It names the role, the
+	// statement and the action(s) whenever those fields are set, and never
+	// the image: the Result it belongs to names that.
 	Message string `json:"message"`
 	// Fix is a concrete next step for the user.
 	Fix string `json:"fix,omitempty"`
+	// Command is the AWS CLI command (program and arguments) of the fix or
+	// of its check, when it has one.
+	Command []string `json:"command,omitempty"`
 	// UnknownKeys lists the condition keys that left the decision open.
 	UnknownKeys []string `json:"unknownKeys,omitempty"`
+}
+
+// PolicyKind says which kind of policy decided.
+type PolicyKind string
+
+// Policy kinds, as findings name them.
+const (
+	PolicyIdentity   PolicyKind = "identity"
+	PolicyBoundary   PolicyKind = "permissions-boundary"
+	PolicyRepository PolicyKind = "repository"
+	PolicyRegistry   PolicyKind = "registry"
+	PolicySCP        PolicyKind = "service-control"
+	PolicyRCP        PolicyKind = "resource-control"
+)
+
+// PolicyRef names a policy: an identity policy's name (managed or inline),
+// "the repository policy of NAME", "the registry policy of account N".
+type PolicyRef struct {
+	Kind PolicyKind `json:"kind"`
+	Name string     `json:"name"`
+}
+
+// RepositoryRef names an ECR repository.
+type RepositoryRef struct {
+	Name    string `json:"name"`
+	Account string `json:"account"`
+	Region  string `json:"region"`
 }
 
 // Result is the engine's answer for one image reference.
