@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
+
+	"github.com/ecr-preflight/ecr-preflight/internal/imageref"
 )
 
 // RoleARN is an IAM role, or a session of one, parsed once where it enters
@@ -34,7 +36,7 @@ func ParseRoleARN(s string) (RoleARN, error) {
 		return RoleARN{}, fmt.Errorf("%q is not an ARN: %w", s, err)
 	}
 	r := RoleARN{Partition: a.Partition, Account: a.AccountID, raw: s}
-	if !validAccount(a.AccountID) || a.Region != "" {
+	if !imageref.IsAccountID(a.AccountID) || a.Region != "" {
 		return RoleARN{}, fmt.Errorf("%q is not an IAM role ARN: want arn:PARTITION:iam::ACCOUNT:role/NAME", s)
 	}
 	switch {
@@ -61,18 +63,3 @@ func (r RoleARN) String() string { return r.raw }
 
 // IsSession reports whether r is an assumed-role session.
 func (r RoleARN) IsSession() bool { return r.Session != "" }
-
-// validAccount: 1 to 12 digits. AWS account IDs have 12; shorter ones
-// appear in examples and test accounts, and a leading-zero-stripped ID is
-// still recognisable.
-func validAccount(s string) bool {
-	if s == "" || len(s) > 12 {
-		return false
-	}
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
-}
