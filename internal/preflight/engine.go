@@ -116,33 +116,31 @@ func (e *Engine) Check(ctx context.Context, images []string, roles []string) []R
 	rolesKey := strings.Join(roles, ",")
 	resultKey := func(img string) string { return img + "\x00" + rolesKey }
 
-	answers := make(map[string]Result, len(images))
-	var todo []string
-	for _, img := range images {
-		if _, seen := answers[img]; seen || slices.Contains(todo, img) {
-			continue
-		}
-		if r, ok := e.results.Get(resultKey(img)); ok {
-			answers[img] = r.(Result)
-			continue
-		}
-		todo = append(todo, img)
-	}
-	if len(todo) > 0 {
-		fresh := e.check(ctx, todo, roles)
-		if again := rejected(fresh); len(again) > 0 && ctx.Err() == nil {
-			maps.Copy(fresh, e.check(awsclient.WithFresh(ctx), again, roles))
-		}
-		for img, r := range fresh {
-			answers[img] = r
-			if e.resultTTL > 0 && cacheable(r) {
-				e.results.SetDefault(resultKey(img), r)
-			}
-		}
-	}
 	out := make([]Result, len(images))
+	var todo []string
 	for i, img := range images {
-		out[i] = answers[img]
+		if r, ok := e.results.Get(resultKey(img)); ok {
+			out[i] = r.(Result)
+		} else if !slices.Contains(todo, img) {
+			todo = append(todo, img)
+		}
+	}
+	if len(todo) == 0 {
+		return out
+	}
+	fresh := e.check(ctx, todo, roles)
+	if again := rejected(fresh); len(again) > 0 && ctx.Err() == nil {
+		maps.Copy(fresh, e.check(awsclient.WithFresh(ctx), again, roles))
+	}
+	for img, r := range fresh {
+		if e.resultTTL > 0 && cacheable(r) {
+			e.results.SetDefault(resultKey(img), r)
+		}
+	}
+	for i, img := range images {
+		if r, ok := fresh[img]; ok {
+			out[i] = r
+		}
 	}
 	return out
 }
