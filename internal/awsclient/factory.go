@@ -3,7 +3,6 @@ package awsclient
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync"
 
 	"github.com/aws/smithy-go/logging"
@@ -14,8 +13,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
-
-	"github.com/ecr-preflight/ecr-preflight/internal/imageref"
 )
 
 // LoadConfig loads the default AWS configuration (environment, shared
@@ -67,13 +64,11 @@ type FactoryOptions struct {
 }
 
 // NewFactory returns a Factory over cfg, which should come from LoadConfig.
+// Each of o.AssumeRoles must pass CheckAssumeRole.
 func NewFactory(cfg aws.Config, o FactoryOptions) (*Factory, error) {
 	for account, arn := range o.AssumeRoles {
-		if !imageref.IsAccountID(account) {
-			return nil, fmt.Errorf("assume-role for %q: not an account ID", account)
-		}
-		if !strings.HasPrefix(arn, "arn:") || !strings.Contains(arn, ":role/") {
-			return nil, fmt.Errorf("assume-role for %s: %q is not a role ARN", account, arn)
+		if err := CheckAssumeRole(account, arn); err != nil {
+			return nil, fmt.Errorf("assume-role for %s: %w", account, err)
 		}
 	}
 	if o.SessionName == "" {
@@ -88,6 +83,20 @@ func NewFactory(cfg aws.Config, o FactoryOptions) (*Factory, error) {
 		iam:         map[string]IAMAPI{},
 		sts:         map[string]STSAPI{},
 	}, nil
+}
+
+// CheckAssumeRole checks the role to assume for account's resources
+// (--assume-role ACCOUNT=ROLE_ARN): an IAM role in that very account, since
+// a registry's own policy and settings are readable only from inside it.
+func CheckAssumeRole(account, roleARN string) error {
+	r, err := ParseIAMRoleARN(roleARN)
+	if err != nil {
+		return err
+	}
+	if r.Account != account {
+		return fmt.Errorf("role %s is in account %s, want a role in the registry's account", roleARN, r.Account)
+	}
+	return nil
 }
 
 // configFor returns the config to use for an account's resources and the key
@@ -158,20 +167,3 @@ func (f *Factory) STS(account string) (STSAPI, error) {
 }
 
 var _ Clients = (*Factory)(nil)
-
-// ParseAssumeRoles parses --assume-role values of the form
-// ACCOUNT=ROLE_ARN into FactoryOptions.AssumeRoles.
-func ParseAssumeRoles(values []string) (map[string]string, error) {
-	out := make(map[string]string, len(values))
-	for _, v := range values {
-		account, arn, ok := strings.Cut(v, "=")
-		if !ok || account == "" || arn == "" {
-			return nil, fmt.Errorf("assume-role %q: want ACCOUNT=ROLE_ARN", v)
-		}
-		if prev, dup := out[account]; dup && prev != arn {
-			return nil, fmt.Errorf("assume-role: account %s given twice", account)
-		}
-		out[account] = arn
-	}
-	return out, nil
-}

@@ -146,27 +146,22 @@ func (l *Lookups) PullThroughCacheRules(ctx context.Context, region, registryID 
 				return nil, fmt.Errorf("%s: %w", what, err)
 			}
 			var rules []PullThroughCacheRule
-			in := &ecr.DescribePullThroughCacheRulesInput{RegistryId: aws.String(registryID)}
-			for {
-				out, err := call(ctx, l, "DescribePullThroughCacheRules", func(ctx context.Context) (*ecr.DescribePullThroughCacheRulesOutput, error) {
-					return client.DescribePullThroughCacheRules(ctx, in)
+			err = eachPage(ctx, l, "DescribePullThroughCacheRules",
+				ecr.NewDescribePullThroughCacheRulesPaginator(client, &ecr.DescribePullThroughCacheRulesInput{RegistryId: aws.String(registryID)}),
+				func(out *ecr.DescribePullThroughCacheRulesOutput) {
+					for _, r := range out.PullThroughCacheRules {
+						rules = append(rules, PullThroughCacheRule{
+							EcrRepositoryPrefix:      aws.ToString(r.EcrRepositoryPrefix),
+							UpstreamRegistry:         string(r.UpstreamRegistry),
+							UpstreamRegistryURL:      aws.ToString(r.UpstreamRegistryUrl),
+							UpstreamRepositoryPrefix: aws.ToString(r.UpstreamRepositoryPrefix),
+						})
+					}
 				})
-				if err != nil {
-					return nil, lookupError(what, "ecr:DescribePullThroughCacheRules", err)
-				}
-				for _, r := range out.PullThroughCacheRules {
-					rules = append(rules, PullThroughCacheRule{
-						EcrRepositoryPrefix:      aws.ToString(r.EcrRepositoryPrefix),
-						UpstreamRegistry:         string(r.UpstreamRegistry),
-						UpstreamRegistryURL:      aws.ToString(r.UpstreamRegistryUrl),
-						UpstreamRepositoryPrefix: aws.ToString(r.UpstreamRepositoryPrefix),
-					})
-				}
-				if aws.ToString(out.NextToken) == "" {
-					return rules, nil
-				}
-				in.NextToken = out.NextToken
+			if err != nil {
+				return nil, lookupError(what, "ecr:DescribePullThroughCacheRules", err)
 			}
+			return rules, nil
 		})
 }
 

@@ -12,8 +12,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"golang.org/x/sync/errgroup"
-
-	"github.com/ecr-preflight/ecr-preflight/internal/imageref"
 )
 
 // Policy is one IAM policy document.
@@ -51,7 +49,7 @@ const maxPolicyFetches = 4
 // AWS managed policies shared by many roles are fetched once.
 func (l *Lookups) RolePolicies(ctx context.Context, roleARN string) (RolePolicies, error) {
 	what := fmt.Sprintf("reading the policies of role %s", roleARN)
-	account, name, err := parseRoleARN(roleARN)
+	role, err := ParseIAMRoleARN(roleARN)
 	if err != nil {
 		return RolePolicies{}, &LookupError{What: what, Class: ClassOther, Err: err}
 	}
@@ -67,11 +65,11 @@ func (l *Lookups) RolePolicies(ctx context.Context, roleARN string) (RolePolicie
 			return l.opts.TTL.Policy
 		},
 		func(ctx context.Context) (answer, error) {
-			client, err := l.clients.IAM(account)
+			client, err := l.clients.IAM(role.Account)
 			if err != nil {
 				return answer{}, fmt.Errorf("%s: %w", what, err)
 			}
-			rp, err := l.fetchRole(ctx, client, what, roleARN, name)
+			rp, err := l.fetchRole(ctx, client, what, roleARN, role.Name)
 			if errors.Is(err, ErrRoleNotFound) {
 				return answer{missing: true}, nil
 			}
@@ -100,52 +98,28 @@ func (l *Lookups) fetchRole(ctx context.Context, client IAMAPI, what, roleARN, n
 	}
 
 	var attached []iamtypes.AttachedPolicy
-	listAttached := &iam.ListAttachedRolePoliciesInput{RoleName: aws.String(name)}
-	for {
-		out, err := call(ctx, l, "ListAttachedRolePolicies", func(ctx context.Context) (*iam.ListAttachedRolePoliciesOutput, error) {
-			return client.ListAttachedRolePolicies(ctx, listAttached)
-		})
-		if err != nil {
-			return rp, lookupError(what, "iam:ListAttachedRolePolicies", err)
-		}
-		attached = append(attached, out.AttachedPolicies...)
-		if !out.IsTruncated {
-			break
-		}
-		listAttached.Marker = out.Marker
+	err = eachPage(ctx, l, "ListAttachedRolePolicies",
+		iam.NewListAttachedRolePoliciesPaginator(client, &iam.ListAttachedRolePoliciesInput{RoleName: aws.String(name)}),
+		func(out *iam.ListAttachedRolePoliciesOutput) { attached = append(attached, out.AttachedPolicies...) })
+	if err != nil {
+		return rp, lookupError(what, "iam:ListAttachedRolePolicies", err)
 	}
-
 	var inlineNames []string
-	listInline := &iam.ListRolePoliciesInput{RoleName: aws.String(name)}
-	for {
-		out, err := call(ctx, l, "ListRolePolicies", func(ctx context.Context) (*iam.ListRolePoliciesOutput, error) {
-			return client.ListRolePolicies(ctx, listInline)
-		})
-		if err != nil {
-			return rp, lookupError(what, "iam:ListRolePolicies", err)
-		}
-		inlineNames = append(inlineNames, out.PolicyNames...)
-		if !out.IsTruncated {
-			break
-		}
-		listInline.Marker = out.Marker
+	err = eachPage(ctx, l, "ListRolePolicies",
+		iam.NewListRolePoliciesPaginator(client, &iam.ListRolePoliciesInput{RoleName: aws.String(name)}),
+		func(out *iam.ListRolePoliciesOutput) { inlineNames = append(inlineNames, out.PolicyNames...) })
+	if err != nil {
+		return rp, lookupError(what, "iam:ListRolePolicies", err)
 	}
-
-	listTags := &iam.ListRoleTagsInput{RoleName: aws.String(name)}
-	for {
-		out, err := call(ctx, l, "ListRoleTags", func(ctx context.Context) (*iam.ListRoleTagsOutput, error) {
-			return client.ListRoleTags(ctx, listTags)
+	err = eachPage(ctx, l, "ListRoleTags",
+		iam.NewListRoleTagsPaginator(client, &iam.ListRoleTagsInput{RoleName: aws.String(name)}),
+		func(out *iam.ListRoleTagsOutput) {
+			for _, t := range out.Tags {
+				rp.Tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
+			}
 		})
-		if err != nil {
-			return rp, lookupError(what, "iam:ListRoleTags", err)
-		}
-		for _, t := range out.Tags {
-			rp.Tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
-		}
-		if !out.IsTruncated {
-			break
-		}
-		listTags.Marker = out.Marker
+	if err != nil {
+		return rp, lookupError(what, "iam:ListRoleTags", err)
 	}
 
 	rp.Attached = make([]Policy, len(attached))
@@ -239,18 +213,37 @@ func decodeDocument(doc string) (string, error) {
 	return out, nil
 }
 
-// parseRoleARN splits arn:PARTITION:iam::ACCOUNT:role/PATH/NAME into the
-// account and the role name (IAM's APIs take the name without the path).
-func parseRoleARN(arn string) (account, name string, err error) {
-	parts := strings.SplitN(arn, ":", 6)
-	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "iam" || !strings.HasPrefix(parts[5], "role/") {
-		return "", "", fmt.Errorf("%q is not an IAM role ARN", arn)
+// ParseIAMRoleARN is ParseRoleARN for a role itself, the only thing IAM
+// answers about and the only thing that can be assumed: a role session's
+// ARN names a role but is none.
+func ParseIAMRoleARN(s string) (RoleARN, error) {
+	r, err := ParseRoleARN(s)
+	if err != nil {
+		return RoleARN{}, err
 	}
-	account = parts[4]
-	resource := parts[5]
-	name = resource[strings.LastIndex(resource, "/")+1:]
-	if !imageref.IsAccountID(account) || name == "" {
-		return "", "", fmt.Errorf("%q is not an IAM role ARN", arn)
+	if r.IsSession() {
+		return RoleARN{}, fmt.Errorf("%q is not an IAM role ARN but a session of role %s: want arn:PARTITION:iam::ACCOUNT:role/NAME", s, r.Name)
 	}
-	return account, name, nil
+	return r, nil
+}
+
+// pager is an SDK paginator (iam.NewListRoleTagsPaginator, ...) whose pages
+// are T and whose client options are O.
+type pager[T, O any] interface {
+	HasMorePages() bool
+	NextPage(context.Context, ...func(*O)) (T, error)
+}
+
+// eachPage hands every page of p to visit. Each page is one call: under
+// its own deadline and reported to the observer. The SDK's paginator keeps
+// the marker or token.
+func eachPage[T, O any](ctx context.Context, l *Lookups, operation string, p pager[T, O], visit func(T)) error {
+	for p.HasMorePages() {
+		out, err := call(ctx, l, operation, func(ctx context.Context) (T, error) { return p.NextPage(ctx) })
+		if err != nil {
+			return err
+		}
+		visit(out)
+	}
+	return nil
 }

@@ -90,6 +90,9 @@ func TestRolePoliciesErrors(t *testing.T) {
 		"an instance profile ARN is not a role ARN": {
 			arn: "arn:aws:iam::123456789012:instance-profile/node", wantClass: awsclient.ClassOther,
 		},
+		"a role session's ARN is not a role ARN": {
+			arn: "arn:aws:sts::123456789012:assumed-role/plain/i-0abc", wantClass: awsclient.ClassOther,
+		},
 		"a denied policy read is access denied": {
 			arn: "arn:aws:iam::123456789012:role/plain", failOp: "GetPolicyVersion", wantClass: awsclient.ClassAccessDenied,
 		},

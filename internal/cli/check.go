@@ -14,24 +14,18 @@ type CheckOptions struct {
 	Engine EngineOptions
 	// NodeRoles are the IAM roles the kubelet may pull as. Without any,
 	// only existence is checked.
-	NodeRoles []string
+	NodeRoles roleARNs
 	// Output is text (for people) or json (for machines).
-	Output string
+	Output outputFormat
 	// Timeout bounds the whole check.
 	Timeout time.Duration
+
+	rejected rejectedValues
 }
 
 // Validate reports every flag problem at once.
 func (o *CheckOptions) Validate() error {
-	errs := []error{o.Engine.Validate()}
-	for _, arn := range o.NodeRoles {
-		if err := validRoleARN(arn); err != nil {
-			errs = append(errs, fmt.Errorf("--node-role-arn: %w", err))
-		}
-	}
-	if o.Output != outputText && o.Output != outputJSON {
-		errs = append(errs, fmt.Errorf("--output %q: want text or json", o.Output))
-	}
+	errs := append([]error{o.Engine.Validate()}, o.rejected...)
 	if o.Timeout <= 0 {
 		errs = append(errs, fmt.Errorf("--timeout %s: must be positive", o.Timeout))
 	}
@@ -64,14 +58,14 @@ could not be decided or looked up, 2 for usage errors.`,
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), o.Timeout)
 			defer cancel()
-			checker, err := buildChecker(ctx, o.Engine)
+			engine, err := buildEngine(ctx, o.Engine, nil, nil)
 			if err != nil {
 				return &exitError{code: ExitUsage, err: err}
 			}
 			if len(o.NodeRoles) == 0 && o.Output == outputText {
 				_, _ = fmt.Fprintln(s.Err, "note: no --node-role-arn given: only checking that the images exist")
 			}
-			results := checker.Check(ctx, images, o.NodeRoles)
+			results := engine.Check(ctx, images, o.NodeRoles)
 			if err := writeResults(s.Out, o.Output, results); err != nil {
 				return err
 			}
@@ -82,8 +76,8 @@ could not be decided or looked up, 2 for usage errors.`,
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringArrayVar(&o.NodeRoles, "node-role-arn", nil, "IAM role ARN the kubelet pulls as (repeatable)")
-	fs.StringVarP(&o.Output, "output", "o", o.Output, "output format: text or json")
+	o.rejected.varP(fs, &o.NodeRoles, "node-role-arn", "", "IAM role ARN the kubelet pulls as (repeatable)")
+	choiceVar(&o.rejected, fs, &o.Output, "output", "o", "output format: text or json", outputText, outputJSON)
 	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "give up on AWS lookups after this long (they become unknown)")
 	o.Engine.AddFlags(fs)
 	return cmd

@@ -30,8 +30,12 @@ type checkJSON struct {
 
 // useMoto points the SDK's default chain at srv through the standard
 // environment variables, as a user would.
-func useMoto(t *testing.T, srv *moto.Server) {
-	t.Setenv("AWS_ENDPOINT_URL", srv.URL)
+func useMoto(t *testing.T, srv *moto.Server) { useEndpoint(t, srv.URL) }
+
+// useEndpoint is useMoto for any endpoint speaking AWS's protocols, such as
+// an ecrstub.Stub in front of moto.
+func useEndpoint(t *testing.T, url string) {
+	t.Setenv("AWS_ENDPOINT_URL", url)
 	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
 	t.Setenv("AWS_REGION", moto.Region)
@@ -140,6 +144,7 @@ func TestCheckUsageErrors(t *testing.T) {
 		"an unknown output format":           {"check", "--output", "yaml", "nginx"},
 		"a node role that is not a role ARN": {"check", "--node-role-arn", "arn:aws:iam::123456789012:user/bob", "nginx"},
 		"a malformed --context":              {"check", "--context", "novalue", "nginx"},
+		"an assumed role in another account": {"check", "--assume-role", "210987654321=arn:aws:iam::123456789012:role/R", "nginx"},
 		"an unknown flag":                    {"check", "--frobnicate", "nginx"},
 	}
 	for name, args := range tests {

@@ -9,19 +9,13 @@ import (
 	"github.com/ecr-preflight/ecr-preflight/internal/preflight"
 )
 
-// Output formats of `check`.
-const (
-	outputText = "text"
-	outputJSON = "json"
-)
-
 // checkReport is the JSON document `check --output json` prints.
 type checkReport struct {
 	Images []preflight.Result `json:"images"`
 }
 
 // writeResults renders results for people (text) or machines (json).
-func writeResults(w io.Writer, format string, results []preflight.Result) error {
+func writeResults(w io.Writer, format outputFormat, results []preflight.Result) error {
 	if format == outputJSON {
 		for i := range results {
 			if results[i].Findings == nil {
@@ -39,9 +33,8 @@ func writeResults(w io.Writer, format string, results []preflight.Result) error 
 	for _, r := range results {
 		fmt.Fprintf(&b, "%-12s %s\n", r.Verdict, r.Image)
 		for _, f := range r.Findings {
-			// The header line names the image; messages start with it
-			// so they stand alone in JSON.
-			fmt.Fprintf(&b, "  %s %s: %s\n", f.Severity, f.Code, strings.TrimPrefix(f.Message, r.Image+": "))
+			// The header line names the image; messages never do.
+			fmt.Fprintf(&b, "  %s %s: %s\n", f.Severity, f.Code, f.Message)
 			if f.Fix != "" {
 				fmt.Fprintf(&b, "    fix: %s\n", f.Fix)
 			}

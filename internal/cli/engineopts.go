@@ -4,14 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"strings"
+	"slices"
 	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/ecr-preflight/ecr-preflight/internal/awsclient"
-	"github.com/ecr-preflight/ecr-preflight/internal/iampolicy"
-	"github.com/ecr-preflight/ecr-preflight/internal/imageref"
+	"github.com/ecr-preflight/ecr-preflight/internal/preflight"
 )
 
 // EngineOptions configure the preflight engine and its AWS clients. serve
@@ -21,13 +20,13 @@ type EngineOptions struct {
 	// Region is the AWS region for STS and IAM calls; ECR calls go to the
 	// image's own region. Empty: the SDK's usual environment lookup.
 	Region string
-	// Context holds KEY=VALUE values for the request context that policy
-	// conditions read (aws:SourceVpce=vpce-0abc, aws:SourceVpc=vpc-1). A
-	// key given twice has several values.
-	Context []string
-	// AssumeRole holds ACCOUNT=ROLE_ARN: the role to assume to read a
-	// registry in another account.
-	AssumeRole []string
+	// Context holds the values of the request context that policy
+	// conditions read (--context aws:SourceVpce=vpce-0abc), by key. Only a
+	// multivalued key has several.
+	Context conditionContext
+	// AssumeRole holds the role ARN to assume to read a registry in another
+	// account, by account (--assume-role ACCOUNT=ROLE_ARN).
+	AssumeRole assumeRoles
 
 	// Cache holds how long AWS answers are reused.
 	Cache CacheOptions
@@ -35,10 +34,13 @@ type EngineOptions struct {
 	CallTimeout time.Duration
 	// MaxAttempts bounds each AWS call's tries (the first included).
 	MaxAttempts int
+
+	rejected rejectedValues
 }
 
-// CacheOptions say how long each kind of answer is reused. They trade
-// freshness for speed and for staying under AWS's API rate limits.
+// CacheOptions say how long each kind of answer is reused, 0 turning that
+// cache off. They trade freshness for speed and for staying under AWS's API
+// rate limits.
 type CacheOptions struct {
 	ImageByDigest time.Duration
 	ImageByTag    time.Duration
@@ -56,94 +58,47 @@ func NewEngineOptions() EngineOptions {
 	return EngineOptions{
 		Cache: CacheOptions{
 			ImageByDigest: ttl.ImageByDigest, ImageByTag: ttl.ImageByTag, NotFound: ttl.NotFound, Policy: ttl.Policy,
-			Result: 30 * time.Second,
+			Result: preflight.DefaultResultTTL,
 		},
-		CallTimeout: 2 * time.Second,
+		CallTimeout: awsclient.DefaultCallTimeout,
 		MaxAttempts: retry.MaxAttempts,
 	}
 }
+
+// cacheOff ends the help of the --cache-ttl-* flags.
+const cacheOff = "; 0 turns the cache off"
 
 // AddFlags adds the engine flags to fs.
 func (o *EngineOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Region, "region", o.Region,
 		"AWS region for STS and IAM calls (default: from the environment); ECR calls use each image's region")
-	fs.StringArrayVar(&o.Context, "context", o.Context,
+	o.rejected.varP(fs, &o.Context, "context", "",
 		"request context KEY=VALUE that policy conditions read, e.g. aws:SourceVpce=vpce-0abc (repeatable)")
-	fs.StringArrayVar(&o.AssumeRole, "assume-role", o.AssumeRole,
+	o.rejected.varP(fs, &o.AssumeRole, "assume-role", "",
 		"ACCOUNT=ROLE_ARN to assume for reading registries in another account (repeatable)")
 	fs.DurationVar(&o.Cache.ImageByDigest, "cache-ttl-image-digest", o.Cache.ImageByDigest,
-		"reuse an image found by digest this long (digests are immutable; only deletion changes the answer)")
+		"reuse an image found by digest this long (digests are immutable; only deletion changes the answer)"+cacheOff)
 	fs.DurationVar(&o.Cache.ImageByTag, "cache-ttl-image-tag", o.Cache.ImageByTag,
-		"reuse an image found by tag this long (tags move)")
+		"reuse an image found by tag this long (tags move)"+cacheOff)
 	fs.DurationVar(&o.Cache.NotFound, "cache-ttl-not-found", o.Cache.NotFound,
-		"reuse a not-found answer (image, repository, policy, role) this long")
+		"reuse a not-found answer (image, repository, policy, role) this long"+cacheOff)
 	fs.DurationVar(&o.Cache.Policy, "cache-ttl-policy", o.Cache.Policy,
-		"reuse repository, registry and role policies this long")
+		"reuse repository, registry and role policies this long"+cacheOff)
 	fs.DurationVar(&o.Cache.Result, "cache-ttl-result", o.Cache.Result,
-		"reuse a whole pullable or skipped answer this long (not-pullable answers are always re-verified)")
+		"reuse a whole pullable or skipped answer this long (not-pullable answers are always re-verified)"+cacheOff)
 	fs.DurationVar(&o.CallTimeout, "aws-call-timeout", o.CallTimeout,
 		"give up on one AWS call (retries included) after this long")
 	fs.IntVar(&o.MaxAttempts, "aws-max-attempts", o.MaxAttempts,
 		"tries per AWS call, the first included (fail fast: an admission cannot wait on backoff)")
 }
 
-var (
-	// roleARNPattern matches IAM role ARNs in every partition, paths
-	// included (arn:aws:iam::123456789012:role/path/Name). Accounts of 1-12
-	// digits pass, as everywhere in ecr-preflight (the seed's 1234567890).
-	roleARNPattern = regexp.MustCompile(`^arn:aws(-[a-z]+)*:iam::\d{1,12}:role/([\x21-\x7e]+/)*[\w+=,.@-]{1,64}$`)
-	regionPattern  = regexp.MustCompile(`^[a-z]{2,5}(-[a-z]+)+-\d+$`)
-	// contextKeyPattern is a condition key: service prefix, colon, name
-	// (which may carry a tag key after a slash).
-	contextKeyPattern = regexp.MustCompile(`^[a-zA-Z0-9-]+:[\x21-\x7e]+$`)
-)
-
-// validRoleARN reports whether s is an IAM role ARN.
-func validRoleARN(s string) error {
-	if !roleARNPattern.MatchString(s) {
-		return fmt.Errorf("%q is not an IAM role ARN (want arn:aws:iam::123456789012:role/Name)", s)
-	}
-	return nil
-}
+var regionPattern = regexp.MustCompile(`^[a-z]{2,5}(-[a-z]+)+-\d+$`)
 
 // Validate checks every engine flag and reports all problems at once.
 func (o *EngineOptions) Validate() error {
-	var errs []error
+	errs := slices.Clone(o.rejected)
 	if o.Region != "" && !regionPattern.MatchString(o.Region) {
 		errs = append(errs, fmt.Errorf("--region %q is not an AWS region (e.g. us-west-2)", o.Region))
-	}
-	contextKeys := map[string]bool{}
-	for _, kv := range o.Context {
-		k, _, ok := strings.Cut(kv, "=")
-		switch lower := strings.ToLower(k); {
-		case !ok || !contextKeyPattern.MatchString(k):
-			errs = append(errs, fmt.Errorf("--context %q: want KEY=VALUE with a condition key such as aws:SourceVpce", kv))
-		case contextKeys[lower] && !iampolicy.IsMultivaluedKey(k):
-			// A request carries one value of a single-valued key; two would
-			// make conditions on it hold when either value does.
-			errs = append(errs, fmt.Errorf("--context %s given twice: it is single-valued (only multivalued keys such as aws:PrincipalOrgPaths repeat)", k))
-		default:
-			contextKeys[lower] = true
-		}
-	}
-	seen := map[string]bool{}
-	for _, kv := range o.AssumeRole {
-		account, arn, ok := strings.Cut(kv, "=")
-		switch {
-		case !ok || !imageref.IsAccountID(account):
-			errs = append(errs, fmt.Errorf("--assume-role %q: want ACCOUNT=ROLE_ARN with an account ID", kv))
-		case seen[account]:
-			errs = append(errs, fmt.Errorf("--assume-role: account %s given twice", account))
-		default:
-			if err := validRoleARN(arn); err != nil {
-				errs = append(errs, fmt.Errorf("--assume-role %s: %w", account, err))
-			} else if roleAccount := strings.Split(arn, ":")[4]; roleAccount != account {
-				// The registry's own policy and settings are readable only
-				// from inside its account.
-				errs = append(errs, fmt.Errorf("--assume-role %s: role %s is in account %s, want a role in the registry's account", account, arn, roleAccount))
-			}
-		}
-		seen[account] = true
 	}
 	for name, d := range map[string]time.Duration{
 		"--cache-ttl-image-digest": o.Cache.ImageByDigest, "--cache-ttl-image-tag": o.Cache.ImageByTag,
@@ -162,38 +117,16 @@ func (o *EngineOptions) Validate() error {
 	return errors.Join(errs...)
 }
 
-// ttls turns the flags into awsclient TTLs; 0 means "off", which awsclient
-// spells as a negative TTL.
-func (c CacheOptions) ttls() awsclient.TTLs {
+// ttls translates the cache flags, where 0 turns a cache off, into the
+// convention of awsclient and preflight, where 0 takes the default and a
+// negative TTL turns it off: the awsclient TTLs and the preflight result TTL.
+func (c CacheOptions) ttls() (awsclient.TTLs, time.Duration) {
 	off := func(d time.Duration) time.Duration {
 		if d == 0 {
 			return -1
 		}
 		return d
 	}
-	return awsclient.TTLs{ImageByDigest: off(c.ImageByDigest), ImageByTag: off(c.ImageByTag), NotFound: off(c.NotFound), Policy: off(c.Policy)}
-}
-
-// ConditionContext returns the --context values by key. Call after
-// Validate; malformed entries are skipped.
-func (o *EngineOptions) ConditionContext() map[string][]string {
-	out := map[string][]string{}
-	for _, kv := range o.Context {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			out[k] = append(out[k], v)
-		}
-	}
-	return out
-}
-
-// AssumeRoles returns the --assume-role values, role ARN by account. Call
-// after Validate; malformed entries are skipped.
-func (o *EngineOptions) AssumeRoles() map[string]string {
-	out := map[string]string{}
-	for _, kv := range o.AssumeRole {
-		if account, arn, ok := strings.Cut(kv, "="); ok {
-			out[account] = arn
-		}
-	}
-	return out
+	return awsclient.TTLs{ImageByDigest: off(c.ImageByDigest), ImageByTag: off(c.ImageByTag), NotFound: off(c.NotFound), Policy: off(c.Policy)},
+		off(c.Result)
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
@@ -23,8 +24,8 @@ type ServeOptions struct {
 	EnableHTTP2 bool
 
 	// Admission.
-	Mode                    string
-	NodeRoleARNs            []string
+	Mode                    webhook.Mode
+	NodeRoleARNs            roleARNs
 	AdmissionTimeout        time.Duration
 	AllowSkipAnnotation     *bool // nil: allowed in warn mode only
 	MaxConcurrentAdmissions int
@@ -35,11 +36,13 @@ type ServeOptions struct {
 	MetricsBindAddress     string
 	HealthProbeBindAddress string
 	ShutdownDelay          time.Duration
-	LogFormat              string
+	LogFormat              logFormat
 	Verbosity              int
 
 	// Engine configures the preflight engine and its AWS clients.
 	Engine EngineOptions
+
+	rejected rejectedValues
 }
 
 // NewServeOptions returns the defaults.
@@ -47,13 +50,13 @@ func NewServeOptions() *ServeOptions {
 	return &ServeOptions{
 		Port:                    9443,
 		CertDir:                 "/tmp/k8s-webhook-server/serving-certs",
-		Mode:                    string(webhook.ModeWarn),
+		Mode:                    webhook.ModeWarn,
 		AdmissionTimeout:        webhook.DefaultTimeout,
 		MaxConcurrentAdmissions: webhook.DefaultMaxConcurrent,
 		MetricsBindAddress:      ":8080",
 		HealthProbeBindAddress:  ":8081",
 		ShutdownDelay:           5 * time.Second,
-		LogFormat:               "json",
+		LogFormat:               logJSON,
 		Engine:                  NewEngineOptions(),
 	}
 }
@@ -108,8 +111,8 @@ func (o *ServeOptions) flagGroups() []flagGroup {
 	serving.BoolVar(&o.EnableHTTP2, "enable-http2", o.EnableHTTP2, "serve HTTP/2 too (off: HTTP/2 stream attacks such as rapid reset)")
 
 	adm := newFlagSet("admission")
-	adm.StringVar(&o.Mode, "mode", o.Mode, "what findings do: warn (allow with warnings), deny (reject pulls that fail), dryrun (log only)")
-	adm.StringArrayVar(&o.NodeRoleARNs, "node-role-arn", o.NodeRoleARNs, "IAM role ARN of the nodes that pull the images (repeatable; required)")
+	o.rejected.varP(adm, (*modeFlag)(&o.Mode), "mode", "", "what findings do: warn (allow with warnings), deny (reject pulls that fail), dryrun (log only)")
+	o.rejected.varP(adm, &o.NodeRoleARNs, "node-role-arn", "", "IAM role ARN of the nodes that pull the images (repeatable; required)")
 	adm.DurationVar(&o.AdmissionTimeout, "admission-timeout", o.AdmissionTimeout,
 		"budget of one admission; images not checked in time are warned about, never rejected. Keep it below the webhook's timeoutSeconds")
 	optionalBoolVar(adm, &o.AllowSkipAnnotation, "allow-skip-annotation",
@@ -124,7 +127,7 @@ func (o *ServeOptions) flagGroups() []flagGroup {
 	ops.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", o.HealthProbeBindAddress, `address of /healthz and /readyz; "0" disables them`)
 	ops.DurationVar(&o.ShutdownDelay, "shutdown-delay", o.ShutdownDelay,
 		"on SIGTERM, keep serving this long while reporting not ready, so endpoints drain before the server stops")
-	ops.StringVar(&o.LogFormat, "log-format", o.LogFormat, "log format: json or text")
+	choiceVar(&o.rejected, ops, &o.LogFormat, "log-format", "", "log format: json or text", logJSON, logText)
 	ops.IntVarP(&o.Verbosity, "verbosity", "v", o.Verbosity, "log verbosity; 1 logs every admission")
 
 	engine := newFlagSet("engine")
@@ -140,10 +143,7 @@ func (o *ServeOptions) flagGroups() []flagGroup {
 
 // Validate checks every flag and reports all problems at once.
 func (o *ServeOptions) Validate() error {
-	var errs []error
-	if _, err := webhook.ParseMode(o.Mode); err != nil {
-		errs = append(errs, fmt.Errorf("--mode: %w", err))
-	}
+	errs := slices.Clone(o.rejected)
 	if o.Port < 1 || o.Port > 65535 {
 		errs = append(errs, fmt.Errorf("--port %d is not a TCP port", o.Port))
 	}
@@ -152,11 +152,6 @@ func (o *ServeOptions) Validate() error {
 	}
 	if len(o.NodeRoleARNs) == 0 {
 		errs = append(errs, errors.New("--node-role-arn is required (node-role discovery is not available yet)"))
-	}
-	for _, arn := range o.NodeRoleARNs {
-		if err := validRoleARN(arn); err != nil {
-			errs = append(errs, fmt.Errorf("--node-role-arn: %w", err))
-		}
 	}
 	// The API server waits at most 30s for a webhook; the budget must end
 	// before the caller gives up.
@@ -183,9 +178,6 @@ func (o *ServeOptions) Validate() error {
 	if o.Standalone && o.Kubeconfig != "" {
 		errs = append(errs, errors.New("--kubeconfig has no use with --standalone, which never talks to the API server"))
 	}
-	if o.LogFormat != "json" && o.LogFormat != "text" {
-		errs = append(errs, fmt.Errorf("--log-format %q: want json or text", o.LogFormat))
-	}
 	if o.Verbosity < 0 {
 		errs = append(errs, errors.New("-v must not be negative"))
 	}
@@ -200,7 +192,7 @@ func (o *ServeOptions) webhookOptions(checker webhook.Checker, metrics webhook.M
 	return webhook.Options{
 		Checker:       checker,
 		Roles:         webhook.StaticRoles(o.NodeRoleARNs),
-		Mode:          webhook.Mode(o.Mode),
+		Mode:          o.Mode,
 		AllowSkip:     o.AllowSkipAnnotation,
 		Timeout:       o.AdmissionTimeout,
 		MaxConcurrent: o.MaxConcurrentAdmissions,

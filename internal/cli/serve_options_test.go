@@ -2,9 +2,13 @@ package cli
 
 import (
 	"bytes"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ecr-preflight/ecr-preflight/webhook"
 )
 
 func TestServeOptionsValidate(t *testing.T) {
@@ -40,6 +44,9 @@ func TestServeOptionsValidate(t *testing.T) {
 		"an assumed role outside the registry's account": {args: []string{"--node-role-arn", testRoleARN, "--assume-role", "999988887777=arn:aws:iam::123456789012:role/R"},
 			wantErr: "role arn:aws:iam::123456789012:role/R is in account 123456789012, want a role in the registry's account"},
 		"a bad region":          {args: []string{"--node-role-arn", testRoleARN, "--region", "Oregon"}, wantErr: "not an AWS region"},
+		"an unknown log format": {args: []string{"--node-role-arn", testRoleARN, "--log-format", "xml"}, wantErr: `--log-format "xml": want json or text`},
+		"a role session is no node role": {args: []string{"--node-role-arn", "arn:aws:sts::123456789012:assumed-role/EksNodeGroupRole/i-0abc"},
+			wantErr: "--node-role-arn: \"arn:aws:sts::123456789012:assumed-role/EksNodeGroupRole/i-0abc\" is not an IAM role ARN"},
 		"every problem at once": {args: []string{"--mode", "x", "--port", "0"}, wantErr: `--mode: unknown mode "x" (want warn, deny or dryrun); --port 0 is not a TCP port; --node-role-arn is required`},
 	}
 	for name, tc := range tests {
@@ -69,6 +76,25 @@ func parseServeFlags(t *testing.T, args ...string) *ServeOptions {
 		t.Fatal(err)
 	}
 	return o
+}
+
+func TestFlagsParseIntoTypes(t *testing.T) {
+	o := parseServeFlags(t, "--mode", "deny", "--log-format", "text", "--node-role-arn", testRoleARN,
+		"--context", "aws:SourceVpce=vpce-0abc", "--context", "aws:PrincipalOrgPaths=o-a/r-b/", "--context", "aws:PrincipalOrgPaths=o-a/r-c/",
+		"--assume-role", "210987654321=arn:aws:iam::210987654321:role/Reader")
+	if err := o.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if o.Mode != webhook.ModeDeny || o.LogFormat != logText || !slices.Equal(o.NodeRoleARNs, roleARNs{testRoleARN}) {
+		t.Errorf("mode %q, log format %q, node roles %v", o.Mode, o.LogFormat, o.NodeRoleARNs)
+	}
+	wantContext := conditionContext{"aws:SourceVpce": {"vpce-0abc"}, "aws:PrincipalOrgPaths": {"o-a/r-b/", "o-a/r-c/"}}
+	if !maps.EqualFunc(o.Engine.Context, wantContext, slices.Equal) {
+		t.Errorf("context %v, want %v", o.Engine.Context, wantContext)
+	}
+	if want := (assumeRoles{"210987654321": "arn:aws:iam::210987654321:role/Reader"}); !maps.Equal(o.Engine.AssumeRole, want) {
+		t.Errorf("assume roles %v, want %v", o.Engine.AssumeRole, want)
+	}
 }
 
 func TestAllowSkipAnnotationIsTriState(t *testing.T) {

@@ -40,10 +40,10 @@ type registry interface {
 
 // newLogger builds the process logger and hands it to controller-runtime
 // and client-go, so every log line shares one format.
-func newLogger(w io.Writer, format string, verbosity int) logr.Logger {
+func newLogger(w io.Writer, format logFormat, verbosity int) logr.Logger {
 	opts := &slog.HandlerOptions{Level: slog.Level(-verbosity)}
 	var h slog.Handler = slog.NewJSONHandler(w, opts)
-	if format == "text" {
+	if format == logText {
 		h = slog.NewTextHandler(w, opts)
 	}
 	log := logr.FromSlogHandler(h)
@@ -77,7 +77,7 @@ func runServe(ctx context.Context, o *ServeOptions, deps serveDeps, log logr.Log
 		// and cache hits show on the same /metrics as admissions.
 		engine, err := buildEngine(ctx, o.Engine, rec, slog.New(logr.ToSlogHandler(log.WithName("preflight"))))
 		if err != nil {
-			return fmt.Errorf("building the preflight engine: %w", err)
+			return err
 		}
 		checker = engine
 	}

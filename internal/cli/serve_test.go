@@ -23,6 +23,7 @@ import (
 
 	"github.com/ecr-preflight/ecr-preflight/certs/certstest"
 	"github.com/ecr-preflight/ecr-preflight/internal/preflight"
+	"github.com/ecr-preflight/ecr-preflight/webhook"
 
 	"github.com/ecr-preflight/ecr-preflight/internal/testutil/loopback"
 )
@@ -45,7 +46,8 @@ func (seedChecker) Check(_ context.Context, images, _ []string) []preflight.Resu
 			out[i].Findings = []preflight.Finding{{
 				Code: preflight.CodeRepositoryPolicyDenies, Severity: preflight.SeverityError, Role: seedRole,
 				Action: "ecr:BatchGetImage", Statement: "new policy",
-				Message: "explicit Deny for EksNodeGroupRole in the repository policy of retail-sample-app-ui",
+				// Worded as the engine words it: the statement and action are named.
+				Message: `statement "new policy" of the repository policy of retail-sample-app-ui denies ecr:BatchGetImage to role EksNodeGroupRole`,
 				Fix:     `change statement "new policy" to Allow`,
 			}}
 		}
@@ -63,7 +65,7 @@ type standalone struct {
 	done                     chan error
 }
 
-func startStandalone(t *testing.T, mode string, shutdownDelay time.Duration) *standalone {
+func startStandalone(t *testing.T, mode webhook.Mode, shutdownDelay time.Duration) *standalone {
 	t.Helper()
 	dir := t.TempDir()
 	first, err := certstest.Write(dir, "first")
@@ -190,8 +192,8 @@ func TestServeStandalone(t *testing.T) {
 	t.Run("the seed Deployment is denied with the deciding statement and the fix", func(t *testing.T) {
 		r := s.admit(t, deploymentReview(t, seedImage))
 		want := "ecr-preflight: Deployment retail/ui-private uses images the node role cannot pull:\n" +
-			`- container "c0": ` + seedImage + `: RepositoryPolicyDenies: explicit Deny for EksNodeGroupRole in the repository policy of retail-sample-app-ui` +
-			` (statement "new policy", role ` + seedRole + `, action ecr:BatchGetImage). Fix: change statement "new policy" to Allow`
+			`- container "c0": ` + seedImage + `: RepositoryPolicyDenies: statement "new policy" of the repository policy of retail-sample-app-ui denies ecr:BatchGetImage to role EksNodeGroupRole` +
+			` (role ` + seedRole + `). Fix: change statement "new policy" to Allow`
 		if r.Allowed || r.Result == nil || r.Result.Code != http.StatusForbidden || r.Result.Message != want {
 			t.Errorf("got %+v\nwant message %q", r.Result, want)
 		}
