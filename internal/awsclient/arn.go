@@ -55,7 +55,25 @@ func ParseRoleARN(s string) (RoleARN, error) {
 	if r.Name == "" {
 		return RoleARN{}, fmt.Errorf("%q has no role name", s)
 	}
+	if !validRoleName(r.Name) {
+		return RoleARN{}, fmt.Errorf("%q: role name %q is not 1-64 of letters, digits and +=,.@_-", s, r.Name)
+	}
 	return r, nil
+}
+
+// validRoleName: IAM's rule for role names (CreateRole's RoleName pattern
+// [\w+=,.@-]+, at most 64 characters).
+func validRoleName(name string) bool {
+	if len(name) > 64 {
+		return false
+	}
+	for _, c := range name {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("_+=,.@-", c)
+		if !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // String is the ARN as it was given.

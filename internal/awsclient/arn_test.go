@@ -1,6 +1,9 @@
 package awsclient
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestParseRoleARN(t *testing.T) {
 	tests := map[string]struct {
@@ -16,6 +19,8 @@ func TestParseRoleARN(t *testing.T) {
 		"a letter in the account":  {in: "arn:aws:iam::12345678901x:role/Node", err: true},
 		"a region in an IAM ARN":   {in: "arn:aws:iam:us-west-2:123456789012:role/Node", err: true},
 		"a session without a name": {in: "arn:aws:sts::123456789012:assumed-role/Node", err: true},
+		"a space in the name":      {in: "arn:aws:iam::123456789012:role/my role", err: true},
+		"a name over 64":           {in: "arn:aws:iam::123456789012:role/" + strings.Repeat("n", 65), err: true},
 		"a role without a name":    {in: "arn:aws:iam::123456789012:role/", err: true},
 	}
 	for name, tc := range tests {
