@@ -69,14 +69,14 @@ type imageAnswer struct {
 // restore is a deliberate, minutes-long operation like a push, and a caller
 // that refuses an image for its status should first take a WithFresh second
 // look, as the engine does before any rejection, which sees a restore at once.
-func (l *Lookups) DescribeImages(ctx context.Context, region, registryID, repo string, ids []ImageID) (found []ImageDetail, missing []ImageID, err error) {
-	what := fmt.Sprintf("describing images in %s", repo)
-	if _, ok := l.peek(ctx, repoMissingKey(region, registryID, repo)); ok {
+func (l *Lookups) DescribeImages(ctx context.Context, r Repository, ids []ImageID) (found []ImageDetail, missing []ImageID, err error) {
+	what := fmt.Sprintf("describing images in %s", r.Name)
+	if _, ok := l.peek(ctx, repoMissingKey(r)); ok {
 		return nil, nil, &LookupError{What: what, Class: ClassNotFound, Err: ErrRepositoryNotFound}
 	}
 	var todo []ImageID
 	for _, id := range dedupe(ids) {
-		v, ok := l.get(ctx, "image", imageKey(region, registryID, repo, id))
+		v, ok := l.get(ctx, "image", imageKey(r, id))
 		switch {
 		case !ok:
 			todo = append(todo, id)
@@ -87,9 +87,9 @@ func (l *Lookups) DescribeImages(ctx context.Context, region, registryID, repo s
 		}
 	}
 	for chunk := range slices.Chunk(todo, maxImageIDs) {
-		answers, err := shared(ctx, l, batchKey(region, registryID, repo, chunk), what,
+		answers, err := shared(ctx, l, batchKey(r, chunk), what,
 			func(ctx context.Context) (map[ImageID]imageAnswer, error) {
-				return l.describeImages(ctx, what, region, registryID, repo, chunk)
+				return l.describeImages(ctx, what, r, chunk)
 			})
 		if err != nil {
 			return nil, nil, err
@@ -108,14 +108,14 @@ func (l *Lookups) DescribeImages(ctx context.Context, region, registryID, repo s
 // describeImages asks ECR about the ids whose answers are not (or no
 // longer) cached, and caches each answer. The re-check makes callers that
 // join after a flight has ended reuse its answers instead of calling again.
-func (l *Lookups) describeImages(ctx context.Context, what, region, registryID, repo string, ids []ImageID) (map[ImageID]imageAnswer, error) {
-	if _, ok := l.peek(ctx, repoMissingKey(region, registryID, repo)); ok {
+func (l *Lookups) describeImages(ctx context.Context, what string, r Repository, ids []ImageID) (map[ImageID]imageAnswer, error) {
+	if _, ok := l.peek(ctx, repoMissingKey(r)); ok {
 		return nil, &LookupError{What: what, Class: ClassNotFound, Err: ErrRepositoryNotFound}
 	}
 	known := map[ImageID]imageAnswer{}
 	var ask []ImageID
 	for _, id := range ids {
-		if v, ok := l.peek(ctx, imageKey(region, registryID, repo, id)); ok {
+		if v, ok := l.peek(ctx, imageKey(r, id)); ok {
 			known[id] = v.(imageAnswer)
 		} else {
 			ask = append(ask, id)
@@ -124,7 +124,7 @@ func (l *Lookups) describeImages(ctx context.Context, what, region, registryID, 
 	if len(ask) == 0 {
 		return known, nil
 	}
-	answers, err := l.askImages(ctx, what, region, registryID, repo, ask)
+	answers, err := l.askImages(ctx, what, r, ask)
 	if err != nil {
 		return nil, err
 	}
@@ -135,22 +135,22 @@ func (l *Lookups) describeImages(ctx context.Context, what, region, registryID, 
 }
 
 // askImages calls DescribeImages for ids and caches each answer.
-func (l *Lookups) askImages(ctx context.Context, what, region, registryID, repo string, ids []ImageID) (map[ImageID]imageAnswer, error) {
-	client, err := l.clients.ECR(region, registryID)
+func (l *Lookups) askImages(ctx context.Context, what string, r Repository, ids []ImageID) (map[ImageID]imageAnswer, error) {
+	client, err := l.clients.ECR(r.Region, r.Account)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	answers, err := l.describeBatch(ctx, client, what, region, registryID, repo, ids)
+	answers, err := l.describeBatch(ctx, client, what, r, ids)
 	var notFound *ecrtypes.ImageNotFoundException
 	if errors.As(err, &notFound) && len(ids) > 1 {
 		answers, err = map[ImageID]imageAnswer{}, nil
 		for _, id := range ids {
-			one, oneErr := l.describeBatch(ctx, client, what, region, registryID, repo, []ImageID{id})
+			one, oneErr := l.describeBatch(ctx, client, what, r, []ImageID{id})
 			if errors.As(oneErr, &notFound) {
 				one, oneErr = map[ImageID]imageAnswer{id: {missing: true}}, nil
 			}
 			if oneErr != nil {
-				return nil, l.imagesError(what, region, registryID, repo, oneErr)
+				return nil, l.imagesError(what, r, oneErr)
 			}
 			answers[id] = one[id]
 		}
@@ -158,23 +158,23 @@ func (l *Lookups) askImages(ctx context.Context, what, region, registryID, repo 
 		answers, err = map[ImageID]imageAnswer{ids[0]: {missing: true}}, nil
 	}
 	if err != nil {
-		return nil, l.imagesError(what, region, registryID, repo, err)
+		return nil, l.imagesError(what, r, err)
 	}
 	for id, a := range answers {
 		if a.missing {
-			l.put(imageKey(region, registryID, repo, id), a, l.opts.TTL.NotFound)
+			l.put(imageKey(r, id), a, l.opts.TTL.NotFound)
 			continue
 		}
 		ttl := l.opts.TTL.ImageByTag
 		if id.Digest != "" {
 			ttl = l.opts.TTL.ImageByDigest
 		}
-		l.put(imageKey(region, registryID, repo, id), a, ttl)
+		l.put(imageKey(r, id), a, ttl)
 		if id.Digest == "" && a.detail.Digest != "" {
 			byDigest := ImageID{Digest: a.detail.Digest}
 			d := a.detail
 			d.ID = byDigest
-			l.put(imageKey(region, registryID, repo, byDigest), imageAnswer{detail: d}, l.opts.TTL.ImageByDigest)
+			l.put(imageKey(r, byDigest), imageAnswer{detail: d}, l.opts.TTL.ImageByDigest)
 		}
 	}
 	return answers, nil
@@ -182,10 +182,10 @@ func (l *Lookups) askImages(ctx context.Context, what, region, registryID, repo 
 
 // imagesError turns a failed DescribeImages into the error to return,
 // remembering a missing repository.
-func (l *Lookups) imagesError(what, region, registryID, repo string, err error) error {
+func (l *Lookups) imagesError(what string, r Repository, err error) error {
 	var repoNF *ecrtypes.RepositoryNotFoundException
 	if errors.As(err, &repoNF) {
-		l.put(repoMissingKey(region, registryID, repo), true, l.opts.TTL.NotFound)
+		l.put(repoMissingKey(r), true, l.opts.TTL.NotFound)
 		return &LookupError{What: what, Action: "ecr:DescribeImages", Class: ClassNotFound, Err: fmt.Errorf("%w: %w", ErrRepositoryNotFound, err)}
 	}
 	return lookupError(what, "ecr:DescribeImages", err)
@@ -202,8 +202,8 @@ func anyStatus() *ecrtypes.DescribeImagesFilter {
 
 // describeBatch makes one DescribeImages call and matches its answer to ids.
 // An id that ECR returns nothing for is reported missing.
-func (l *Lookups) describeBatch(ctx context.Context, client ECRAPI, what, region, registryID, repo string, ids []ImageID) (map[ImageID]imageAnswer, error) {
-	in := &ecr.DescribeImagesInput{RepositoryName: aws.String(repo), RegistryId: aws.String(registryID), Filter: anyStatus()}
+func (l *Lookups) describeBatch(ctx context.Context, client ECRAPI, what string, r Repository, ids []ImageID) (map[ImageID]imageAnswer, error) {
+	in := &ecr.DescribeImagesInput{RepositoryName: aws.String(r.Name), RegistryId: aws.String(r.Account), Filter: anyStatus()}
 	for _, id := range ids {
 		var eid ecrtypes.ImageIdentifier
 		if id.Tag != "" {
@@ -265,16 +265,16 @@ func dedupe(ids []ImageID) []ImageID {
 // account IDs, repository names, tags and digests exclude it.
 func key(parts ...string) string { return strings.Join(parts, "|") }
 
-func imageKey(region, registryID, repo string, id ImageID) string {
-	return key("image", region, registryID, repo, id.Tag, id.Digest)
+func imageKey(r Repository, id ImageID) string {
+	return key("image", r.Region, r.Account, r.Name, id.Tag, id.Digest)
 }
 
-func repoMissingKey(region, registryID, repo string) string {
-	return key("repomissing", region, registryID, repo)
+func repoMissingKey(r Repository) string {
+	return key("repomissing", r.Region, r.Account, r.Name)
 }
 
-func batchKey(region, registryID, repo string, ids []ImageID) string {
-	parts := []string{"batch", region, registryID, repo}
+func batchKey(r Repository, ids []ImageID) string {
+	parts := []string{"batch", r.Region, r.Account, r.Name}
 	for _, id := range ids {
 		parts = append(parts, id.Tag+"@"+id.Digest)
 	}

@@ -116,14 +116,14 @@ func TestLookupsAgainstMoto(t *testing.T) {
 	l := awsclient.NewLookups(factory, awsclient.Options{CallTimeout: motoCallTimeout})
 
 	t.Run("an image by tag is found with moto's digest", func(t *testing.T) {
-		found, missing, err := l.DescribeImages(ctx, moto.Region, moto.DefaultAccount, "team/app", []awsclient.ImageID{{Tag: "v1"}})
+		found, missing, err := l.DescribeImages(ctx, awsclient.Repository{Registry: awsclient.Registry{Region: moto.Region, Account: moto.DefaultAccount}, Name: "team/app"}, []awsclient.ImageID{{Tag: "v1"}})
 		if err != nil || len(missing) != 0 || len(found) != 1 || found[0].Digest != digest || !slices.Contains(found[0].Tags, "v1") {
 			t.Fatalf("found %+v, missing %v, err %v; want v1 with digest %s", found, missing, err, digest)
 		}
 	})
 	t.Run("missing tag and digest are told apart from present ones in one batch", func(t *testing.T) {
 		absent := "sha256:" + strings.Repeat("0", 64)
-		found, missing, err := l.DescribeImages(ctx, moto.Region, moto.DefaultAccount, "team/app",
+		found, missing, err := l.DescribeImages(ctx, awsclient.Repository{Registry: awsclient.Registry{Region: moto.Region, Account: moto.DefaultAccount}, Name: "team/app"},
 			[]awsclient.ImageID{{Digest: digest}, {Tag: "v9"}, {Digest: absent}})
 		if err != nil {
 			t.Fatal(err)
@@ -136,20 +136,20 @@ func TestLookupsAgainstMoto(t *testing.T) {
 		}
 	})
 	t.Run("a missing repository is ErrRepositoryNotFound", func(t *testing.T) {
-		_, _, err := l.DescribeImages(ctx, moto.Region, moto.DefaultAccount, "ghost", []awsclient.ImageID{{Tag: "v1"}})
+		_, _, err := l.DescribeImages(ctx, awsclient.Repository{Registry: awsclient.Registry{Region: moto.Region, Account: moto.DefaultAccount}, Name: "ghost"}, []awsclient.ImageID{{Tag: "v1"}})
 		if !errors.Is(err, awsclient.ErrRepositoryNotFound) {
 			t.Fatalf("err = %v, want ErrRepositoryNotFound", err)
 		}
 	})
 	t.Run("repository policies: present, absent, repository missing", func(t *testing.T) {
-		text, found, err := l.RepositoryPolicy(ctx, moto.Region, moto.DefaultAccount, "team/app")
+		text, found, err := l.RepositoryPolicy(ctx, awsclient.Repository{Registry: awsclient.Registry{Region: moto.Region, Account: moto.DefaultAccount}, Name: "team/app"})
 		if err != nil || !found || !jsonEqual(t, text, repoPolicy) {
 			t.Errorf("team/app: %q, %v, %v", text, found, err)
 		}
-		if _, found, err := l.RepositoryPolicy(ctx, moto.Region, moto.DefaultAccount, "bare"); err != nil || found {
+		if _, found, err := l.RepositoryPolicy(ctx, awsclient.Repository{Registry: awsclient.Registry{Region: moto.Region, Account: moto.DefaultAccount}, Name: "bare"}); err != nil || found {
 			t.Errorf("bare: found %v, err %v; want no policy", found, err)
 		}
-		if _, _, err := l.RepositoryPolicy(ctx, moto.Region, moto.DefaultAccount, "ghost"); !errors.Is(err, awsclient.ErrRepositoryNotFound) {
+		if _, _, err := l.RepositoryPolicy(ctx, awsclient.Repository{Registry: awsclient.Registry{Region: moto.Region, Account: moto.DefaultAccount}, Name: "ghost"}); !errors.Is(err, awsclient.ErrRepositoryNotFound) {
 			t.Errorf("ghost: err %v, want ErrRepositoryNotFound", err)
 		}
 	})
@@ -186,21 +186,21 @@ func TestLookupsAgainstMoto(t *testing.T) {
 		}
 	})
 	t.Run("the own registry has no registry policy", func(t *testing.T) {
-		if _, found, err := l.RegistryPolicy(ctx, moto.Region, moto.DefaultAccount); err != nil || found {
+		if _, found, err := l.RegistryPolicy(ctx, awsclient.Registry{Region: moto.Region, Account: moto.DefaultAccount}); err != nil || found {
 			t.Fatalf("found %v, err %v; want none", found, err)
 		}
 	})
 	t.Run("another account's registry is read through the assumed role", func(t *testing.T) {
-		found, _, err := l.DescribeImages(ctx, moto.Region, otherAccount, "shared/base", []awsclient.ImageID{{Tag: "2026"}})
+		found, _, err := l.DescribeImages(ctx, awsclient.Repository{Registry: awsclient.Registry{Region: moto.Region, Account: otherAccount}, Name: "shared/base"}, []awsclient.ImageID{{Tag: "2026"}})
 		if err != nil || len(found) != 1 || found[0].Digest != aws.ToString(otherPut.Image.ImageId.ImageDigest) {
 			t.Fatalf("found %+v, err %v", found, err)
 		}
-		if _, found, err := l.RegistryPolicy(ctx, moto.Region, otherAccount); err != nil || found {
+		if _, found, err := l.RegistryPolicy(ctx, awsclient.Registry{Region: moto.Region, Account: otherAccount}); err != nil || found {
 			t.Fatalf("registry policy of the assumed account: found %v, err %v", found, err)
 		}
 	})
 	t.Run("an account without an assumed role has unreadable registry settings", func(t *testing.T) {
-		if _, _, err := l.RegistryPolicy(ctx, moto.Region, "333333333333"); !errors.Is(err, awsclient.ErrNotOwnAccount) {
+		if _, _, err := l.RegistryPolicy(ctx, awsclient.Registry{Region: moto.Region, Account: "333333333333"}); !errors.Is(err, awsclient.ErrNotOwnAccount) {
 			t.Fatalf("err = %v, want ErrNotOwnAccount", err)
 		}
 	})
@@ -208,12 +208,12 @@ func TestLookupsAgainstMoto(t *testing.T) {
 	// could-not-check), never as an answer. If moto gains them, this test
 	// fails and the engine's tests can start relying on them.
 	t.Run("operations moto lacks are reported unavailable", func(t *testing.T) {
-		_, err := l.RegistryPolicyScope(ctx, moto.Region, moto.DefaultAccount)
+		_, err := l.RegistryPolicyScope(ctx, awsclient.Registry{Region: moto.Region, Account: moto.DefaultAccount})
 		if awsclient.ClassOf(err) != awsclient.ClassUnavailable {
 			t.Errorf("RegistryPolicyScope err = %v (class %s), want unavailable", err, awsclient.ClassOf(err))
 		}
 		t.Logf("GetAccountSetting on moto: %v", err)
-		_, err = l.PullThroughCacheRules(ctx, moto.Region, moto.DefaultAccount)
+		_, err = l.PullThroughCacheRules(ctx, awsclient.Registry{Region: moto.Region, Account: moto.DefaultAccount})
 		if awsclient.ClassOf(err) != awsclient.ClassUnavailable {
 			t.Errorf("PullThroughCacheRules err = %v (class %s), want unavailable", err, awsclient.ClassOf(err))
 		}

@@ -30,16 +30,16 @@ func (l *Lookups) policyTTL(a policyAnswer) time.Duration {
 // RepositoryPolicy returns the repository's resource policy (JSON).
 // found is false when the repository has no policy; a repository that does
 // not exist gives an error wrapping ErrRepositoryNotFound.
-func (l *Lookups) RepositoryPolicy(ctx context.Context, region, registryID, repo string) (text string, found bool, err error) {
-	what := fmt.Sprintf("getting the repository policy of %s", repo)
-	a, err := cached(ctx, l, "repository_policy", key("repopolicy", region, registryID, repo), what, l.policyTTL,
+func (l *Lookups) RepositoryPolicy(ctx context.Context, r Repository) (text string, found bool, err error) {
+	what := fmt.Sprintf("getting the repository policy of %s", r.Name)
+	a, err := cached(ctx, l, "repository_policy", key("repopolicy", r.Region, r.Account, r.Name), what, l.policyTTL,
 		func(ctx context.Context) (policyAnswer, error) {
-			client, err := l.clients.ECR(region, registryID)
+			client, err := l.clients.ECR(r.Region, r.Account)
 			if err != nil {
 				return policyAnswer{}, fmt.Errorf("%s: %w", what, err)
 			}
 			out, err := call(ctx, l, "GetRepositoryPolicy", func(ctx context.Context) (*ecr.GetRepositoryPolicyOutput, error) {
-				return client.GetRepositoryPolicy(ctx, &ecr.GetRepositoryPolicyInput{RepositoryName: aws.String(repo), RegistryId: aws.String(registryID)})
+				return client.GetRepositoryPolicy(ctx, &ecr.GetRepositoryPolicyInput{RepositoryName: aws.String(r.Name), RegistryId: aws.String(r.Account)})
 			})
 			var noPolicy *ecrtypes.RepositoryPolicyNotFoundException
 			var noRepo *ecrtypes.RepositoryNotFoundException
@@ -63,11 +63,11 @@ func (l *Lookups) RepositoryPolicy(ctx context.Context, region, registryID, repo
 // false when the registry has none. ECR only answers this for the caller's
 // own registry, so for a registry in another account an assumed role must be
 // configured for it, or the error wraps ErrNotOwnAccount.
-func (l *Lookups) RegistryPolicy(ctx context.Context, region, registryID string) (text string, found bool, err error) {
-	what := fmt.Sprintf("getting the registry policy of %s in %s", registryID, region)
-	a, err := cached(ctx, l, "registry_policy", key("regpolicy", region, registryID), what, l.policyTTL,
+func (l *Lookups) RegistryPolicy(ctx context.Context, r Registry) (text string, found bool, err error) {
+	what := fmt.Sprintf("getting the registry policy of %s in %s", r.Account, r.Region)
+	a, err := cached(ctx, l, "registry_policy", key("regpolicy", r.Region, r.Account), what, l.policyTTL,
 		func(ctx context.Context) (policyAnswer, error) {
-			client, err := l.ownRegistryClient(ctx, what, "ecr:GetRegistryPolicy", region, registryID)
+			client, err := l.ownRegistryClient(ctx, what, "ecr:GetRegistryPolicy", r)
 			if err != nil {
 				return policyAnswer{}, err
 			}
@@ -102,11 +102,11 @@ const (
 // RegistryPolicyScope returns the registry's REGISTRY_POLICY_SCOPE setting,
 // ScopeV1 or ScopeV2. Like RegistryPolicy it needs the registry's own
 // account's credentials (ErrNotOwnAccount otherwise).
-func (l *Lookups) RegistryPolicyScope(ctx context.Context, region, registryID string) (string, error) {
-	what := fmt.Sprintf("getting the registry policy scope of %s in %s", registryID, region)
-	return cached(ctx, l, "registry_policy_scope", key("scope", region, registryID), what, fixed[string](l.opts.TTL.Policy),
+func (l *Lookups) RegistryPolicyScope(ctx context.Context, r Registry) (string, error) {
+	what := fmt.Sprintf("getting the registry policy scope of %s in %s", r.Account, r.Region)
+	return cached(ctx, l, "registry_policy_scope", key("scope", r.Region, r.Account), what, fixed[string](l.opts.TTL.Policy),
 		func(ctx context.Context) (string, error) {
-			client, err := l.ownRegistryClient(ctx, what, "ecr:GetAccountSetting", region, registryID)
+			client, err := l.ownRegistryClient(ctx, what, "ecr:GetAccountSetting", r)
 			if err != nil {
 				return "", err
 			}
@@ -137,17 +137,17 @@ type PullThroughCacheRule struct {
 // Match an image against their prefixes with
 // imageref.Image.MatchPullThroughCachePrefix: a repository under a rule's
 // prefix may legitimately not exist yet, since the first pull creates it.
-func (l *Lookups) PullThroughCacheRules(ctx context.Context, region, registryID string) ([]PullThroughCacheRule, error) {
-	what := fmt.Sprintf("listing the pull-through-cache rules of %s in %s", registryID, region)
-	return cached(ctx, l, "pull_through_cache_rules", key("ptc", region, registryID), what, fixed[[]PullThroughCacheRule](l.opts.TTL.Policy),
+func (l *Lookups) PullThroughCacheRules(ctx context.Context, r Registry) ([]PullThroughCacheRule, error) {
+	what := fmt.Sprintf("listing the pull-through-cache rules of %s in %s", r.Account, r.Region)
+	return cached(ctx, l, "pull_through_cache_rules", key("ptc", r.Region, r.Account), what, fixed[[]PullThroughCacheRule](l.opts.TTL.Policy),
 		func(ctx context.Context) ([]PullThroughCacheRule, error) {
-			client, err := l.clients.ECR(region, registryID)
+			client, err := l.clients.ECR(r.Region, r.Account)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", what, err)
 			}
 			var rules []PullThroughCacheRule
 			err = eachPage(ctx, l, "DescribePullThroughCacheRules",
-				ecr.NewDescribePullThroughCacheRulesPaginator(client, &ecr.DescribePullThroughCacheRulesInput{RegistryId: aws.String(registryID)}),
+				ecr.NewDescribePullThroughCacheRulesPaginator(client, &ecr.DescribePullThroughCacheRulesInput{RegistryId: aws.String(r.Account)}),
 				func(out *ecr.DescribePullThroughCacheRulesOutput) {
 					for _, r := range out.PullThroughCacheRules {
 						rules = append(rules, PullThroughCacheRule{
@@ -191,16 +191,16 @@ func (l *Lookups) CallerAccount(ctx context.Context, account string) (string, er
 // (GetRegistryPolicy, GetAccountSetting) take no registry ID and answer for
 // the caller's own account, so asking with another account's credentials
 // would silently describe the wrong registry.
-func (l *Lookups) ownRegistryClient(ctx context.Context, what, action, region, registryID string) (ECRAPI, error) {
-	caller, err := l.CallerAccount(ctx, registryID)
+func (l *Lookups) ownRegistryClient(ctx context.Context, what, action string, r Registry) (ECRAPI, error) {
+	caller, err := l.CallerAccount(ctx, r.Account)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	if caller != registryID {
+	if caller != r.Account {
 		return nil, &LookupError{What: what, Action: action, Class: ClassAccessDenied,
-			Err: fmt.Errorf("%w: our credentials act as %s; configure an assume-role for %s", ErrNotOwnAccount, caller, registryID)}
+			Err: fmt.Errorf("%w: our credentials act as %s; configure an assume-role for %s", ErrNotOwnAccount, caller, r.Account)}
 	}
-	client, err := l.clients.ECR(region, registryID)
+	client, err := l.clients.ECR(r.Region, r.Account)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}

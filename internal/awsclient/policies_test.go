@@ -30,7 +30,7 @@ func TestRepositoryPolicy(t *testing.T) {
 			e := newEnv()
 			e.ecr.Repositories["team/app"].Policy = tc.policy
 			for range 2 { // the second answer comes from the cache
-				text, found, err := e.l.RepositoryPolicy(context.Background(), region, registry, tc.repo)
+				text, found, err := e.l.RepositoryPolicy(context.Background(), awsclient.Repository{Registry: awsclient.Registry{Region: region, Account: registry}, Name: tc.repo})
 				if tc.wantIs != nil {
 					if !errors.Is(err, tc.wantIs) {
 						t.Fatalf("err = %v, want %v", err, tc.wantIs)
@@ -54,11 +54,11 @@ func TestRegistryPolicyAndScope(t *testing.T) {
 	e := newEnv()
 	e.ecr.RegistryPolicy = aws.String(`{"Statement":[]}`)
 	e.ecr.AccountSettings = map[string]string{"REGISTRY_POLICY_SCOPE": "V2"}
-	text, found, err := e.l.RegistryPolicy(ctx, region, registry)
+	text, found, err := e.l.RegistryPolicy(ctx, awsclient.Registry{Region: region, Account: registry})
 	if err != nil || !found || text != `{"Statement":[]}` {
 		t.Fatalf("RegistryPolicy = %q, %v, %v", text, found, err)
 	}
-	scope, err := e.l.RegistryPolicyScope(ctx, region, registry)
+	scope, err := e.l.RegistryPolicyScope(ctx, awsclient.Registry{Region: region, Account: registry})
 	if err != nil || scope != awsclient.ScopeV2 {
 		t.Fatalf("RegistryPolicyScope = %q, %v", scope, err)
 	}
@@ -68,7 +68,7 @@ func TestRegistryPolicyAndScope(t *testing.T) {
 
 	e.ecr.RegistryPolicy = nil
 	e2 := newEnv()
-	_, found, err = e2.l.RegistryPolicy(ctx, region, registry)
+	_, found, err = e2.l.RegistryPolicy(ctx, awsclient.Registry{Region: region, Account: registry})
 	if err != nil || found {
 		t.Fatalf("registry without a policy: found %v, err %v", found, err)
 	}
@@ -78,11 +78,11 @@ func TestRegistrySettingsOfAnotherAccountNeedItsCredentials(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv()
 	const other = "210987654321"
-	_, _, err := e.l.RegistryPolicy(ctx, region, other)
+	_, _, err := e.l.RegistryPolicy(ctx, awsclient.Registry{Region: region, Account: other})
 	if !errors.Is(err, awsclient.ErrNotOwnAccount) || awsclient.ClassOf(err) != awsclient.ClassAccessDenied {
 		t.Fatalf("err = %v, want ErrNotOwnAccount", err)
 	}
-	if _, err := e.l.RegistryPolicyScope(ctx, region, other); !errors.Is(err, awsclient.ErrNotOwnAccount) {
+	if _, err := e.l.RegistryPolicyScope(ctx, awsclient.Registry{Region: region, Account: other}); !errors.Is(err, awsclient.ErrNotOwnAccount) {
 		t.Fatalf("scope err = %v, want ErrNotOwnAccount", err)
 	}
 	if got := e.ecr.Calls("GetRegistryPolicy") + e.ecr.Calls("GetAccountSetting"); got != 0 {
@@ -93,7 +93,7 @@ func TestRegistrySettingsOfAnotherAccountNeedItsCredentials(t *testing.T) {
 	assumed := newEnv()
 	l := awsclient.NewLookups(&fake.Clients{ECRClient: assumed.ecr, STSClient: assumed.sts,
 		STSByAccount: map[string]awsclient.STSAPI{other: &fake.STS{Account: other}}}, awsclient.Options{})
-	if _, _, err := l.RegistryPolicy(ctx, region, other); err != nil {
+	if _, _, err := l.RegistryPolicy(ctx, awsclient.Registry{Region: region, Account: other}); err != nil {
 		t.Fatalf("with an assumed role: %v", err)
 	}
 }
@@ -104,7 +104,7 @@ func TestPullThroughCacheRulesArePaginated(t *testing.T) {
 		{EcrRepositoryPrefix: aws.String("docker-hub"), UpstreamRegistry: types.UpstreamRegistryDockerHub, UpstreamRegistryUrl: aws.String("registry-1.docker.io")},
 		{EcrRepositoryPrefix: aws.String("quay"), UpstreamRegistry: types.UpstreamRegistryQuay, UpstreamRegistryUrl: aws.String("quay.io")},
 	}
-	rules, err := e.l.PullThroughCacheRules(context.Background(), region, registry)
+	rules, err := e.l.PullThroughCacheRules(context.Background(), awsclient.Registry{Region: region, Account: registry})
 	if err != nil {
 		t.Fatal(err)
 	}

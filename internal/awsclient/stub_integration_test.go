@@ -57,7 +57,7 @@ func TestLookupsThroughTheECRStub(t *testing.T) {
 		}
 		for name, tc := range tests {
 			t.Run(name, func(t *testing.T) {
-				found, missing, err := newLookups(t).DescribeImages(ctx, moto.Region, moto.DefaultAccount, tc.repo, []awsclient.ImageID{tc.id})
+				found, missing, err := newLookups(t).DescribeImages(ctx, awsclient.Repository{Registry: awsclient.Registry{Region: moto.Region, Account: moto.DefaultAccount}, Name: tc.repo}, []awsclient.ImageID{tc.id})
 				if err != nil || len(missing) != 0 || len(found) != 1 {
 					t.Fatalf("found %+v, missing %v, err %v; want one image found", found, missing, err)
 				}
@@ -82,7 +82,7 @@ func TestLookupsThroughTheECRStub(t *testing.T) {
 		t.Cleanup(func() { stub.SetPullThroughCacheRules() })
 		before := stub.Calls("DescribePullThroughCacheRules")
 
-		got, err := newLookups(t).PullThroughCacheRules(ctx, moto.Region, moto.DefaultAccount)
+		got, err := newLookups(t).PullThroughCacheRules(ctx, awsclient.Registry{Region: moto.Region, Account: moto.DefaultAccount})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -103,7 +103,7 @@ func TestLookupsThroughTheECRStub(t *testing.T) {
 			} else {
 				stub.SetAccountSetting(ecrstub.RegistryPolicyScope, scope)
 			}
-			got, err := newLookups(t).RegistryPolicyScope(ctx, moto.Region, moto.DefaultAccount)
+			got, err := newLookups(t).RegistryPolicyScope(ctx, awsclient.Registry{Region: moto.Region, Account: moto.DefaultAccount})
 			if err != nil || got != want {
 				t.Errorf("set %q: scope %q, err %v; want %q", scope, got, err, want)
 			}
@@ -127,7 +127,7 @@ func TestLookupsThroughTheECRStub(t *testing.T) {
 				stub.Fail("DescribeImages", tc.failure)
 				defer stub.Clear("DescribeImages")
 				before := stub.Calls("DescribeImages")
-				_, _, err := newLookups(t).DescribeImages(ctx, moto.Region, moto.DefaultAccount, "team/app", []awsclient.ImageID{{Tag: "v1"}})
+				_, _, err := newLookups(t).DescribeImages(ctx, awsclient.Repository{Registry: awsclient.Registry{Region: moto.Region, Account: moto.DefaultAccount}, Name: "team/app"}, []awsclient.ImageID{{Tag: "v1"}})
 				if got := awsclient.ClassOf(err); got != tc.wantClass {
 					t.Errorf("err = %v (class %s), want class %s", err, got, tc.wantClass)
 				}

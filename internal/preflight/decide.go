@@ -24,21 +24,24 @@ const (
 // the first failing one names the finding.
 var repositoryActions = []string{ActionBatchGetImage, ActionGetDownloadURL}
 
-// target is the repository a pull reads from.
+// target is the repository a pull reads from, with what the evaluation
+// needs of its ARN.
 type target struct {
-	Repository    string // repository name, e.g. team/app
-	RepositoryARN string
-	Account       string // the registry's account
-	Region        string
-	Partition     string
+	awsclient.Repository
+	ARN       string
+	Partition string
 }
 
 func targetOf(img imageref.Image) target {
-	return target{Repository: img.Repository, RepositoryARN: img.RepositoryARN(), Account: img.Account, Region: img.Region, Partition: img.Partition}
+	return target{
+		Repository: awsclient.Repository{Registry: awsclient.Registry{Region: img.Region, Account: img.Account}, Name: img.Repository},
+		ARN:        img.RepositoryARN(),
+		Partition:  img.Partition,
+	}
 }
 
 func (t target) ref() *RepositoryRef {
-	return &RepositoryRef{Name: t.Repository, Account: t.Account, Region: t.Region}
+	return &RepositoryRef{Name: t.Name, Account: t.Account, Region: t.Region}
 }
 
 // rolePolicies is what IAM says about one candidate node role.
@@ -64,8 +67,8 @@ func knownPolicy(p *iampolicy.NamedPolicy) policyInput { return policyInput{Poli
 // ECR's REGISTRY_POLICY_SCOPE values. Under V1 the registry policy governs
 // replication and pull-through cache only; under V2 it governs pulls too.
 const (
-	scopeV1      = "V1"
-	scopeV2      = "V2"
+	scopeV1      = awsclient.ScopeV1
+	scopeV2      = awsclient.ScopeV2
 	scopeUnknown = ""
 )
 
@@ -195,7 +198,7 @@ func (d decider) evaluatePull(t target, role rolePolicies, res resourcePolicies)
 	// which share its cause.
 	judge := func(actions []string) (Finding, bool) {
 		req := base
-		req.Action, req.Resource = actions[0], t.RepositoryARN
+		req.Action, req.Resource = actions[0], t.ARN
 		// Unsettled answers need no finding of their own: the failed read
 		// behind them is a LookupFailed warning already.
 		f, ok, _ := agreed(repos, registries, func(repoPolicy, registryPolicy *iampolicy.NamedPolicy) (Finding, bool) {
@@ -304,10 +307,10 @@ func (d decider) repositoryFinding(t target, rp rolePolicies, res resolvedPolici
 		return Finding{}, false
 	}
 	if repo.Decision == iampolicy.Undetermined {
-		return undetermined(rp.ARN, actions[0], "repository "+t.Repository, repo), true
+		return undetermined(rp.ARN, actions[0], "repository "+t.Name, repo), true
 	}
 	if registry != nil && registry.Decision == iampolicy.Undetermined {
-		return undetermined(rp.ARN, actions[0], "repository "+t.Repository, *registry), true
+		return undetermined(rp.ARN, actions[0], "repository "+t.Name, *registry), true
 	}
 	if rp.Role.Account != t.Account {
 		var cf *iampolicy.ConditionFailure

@@ -21,11 +21,9 @@ const (
 )
 
 var seedTarget = target{
-	Repository:    "retail-sample-app-ui",
-	RepositoryARN: "arn:aws:ecr:us-west-2:1234567890:repository/retail-sample-app-ui",
-	Account:       seedAccount,
-	Region:        "us-west-2",
-	Partition:     "aws",
+	Repository: awsclient.Repository{Registry: awsclient.Registry{Region: "us-west-2", Account: seedAccount}, Name: "retail-sample-app-ui"},
+	ARN:        "arn:aws:ecr:us-west-2:1234567890:repository/retail-sample-app-ui",
+	Partition:  "aws",
 }
 
 func mustPolicy(t *testing.T, kind iampolicy.Source, name, doc string) *iampolicy.NamedPolicy {

@@ -21,11 +21,11 @@ import (
 // Lookups is what the engine asks AWS, answered from cache when possible.
 // *awsclient.Lookups implements it; tests use fakes.
 type Lookups interface {
-	DescribeImages(ctx context.Context, region, registryID, repo string, ids []awsclient.ImageID) (found []awsclient.ImageDetail, missing []awsclient.ImageID, err error)
-	RepositoryPolicy(ctx context.Context, region, registryID, repo string) (text string, found bool, err error)
-	RegistryPolicy(ctx context.Context, region, registryID string) (text string, found bool, err error)
-	RegistryPolicyScope(ctx context.Context, region, registryID string) (string, error)
-	PullThroughCacheRules(ctx context.Context, region, registryID string) ([]awsclient.PullThroughCacheRule, error)
+	DescribeImages(ctx context.Context, repo awsclient.Repository, ids []awsclient.ImageID) (found []awsclient.ImageDetail, missing []awsclient.ImageID, err error)
+	RepositoryPolicy(ctx context.Context, repo awsclient.Repository) (text string, found bool, err error)
+	RegistryPolicy(ctx context.Context, reg awsclient.Registry) (text string, found bool, err error)
+	RegistryPolicyScope(ctx context.Context, reg awsclient.Registry) (string, error)
+	PullThroughCacheRules(ctx context.Context, reg awsclient.Registry) ([]awsclient.PullThroughCacheRule, error)
 	RolePolicies(ctx context.Context, roleARN string) (awsclient.RolePolicies, error)
 	// CallerAccount is the account our credentials act as for account's
 	// resources, to tell a refusal at home from one in another account.
@@ -348,7 +348,7 @@ func (e *Engine) checkRepository(ctx context.Context, g *repoGroup, withRoles bo
 		problems []Finding
 		wg       sync.WaitGroup
 	)
-	wg.Go(func() { found, missing, err = e.lookups.DescribeImages(ctx, t.Region, t.Account, t.Repository, ids) })
+	wg.Go(func() { found, missing, err = e.lookups.DescribeImages(ctx, t.Repository, ids) })
 	if withRoles {
 		wg.Go(func() { res, problems = e.resourcePolicies(ctx, t) })
 	}
@@ -359,7 +359,7 @@ func (e *Engine) checkRepository(ctx context.Context, g *repoGroup, withRoles bo
 		return ans.results()
 	}
 	if err != nil {
-		ans.addAll(e.lookupFailed(ctx, t, "checking that the image exists in "+t.Repository, err))
+		ans.addAll(e.lookupFailed(ctx, t, "checking that the image exists in "+t.Name, err))
 	}
 	// imports marks the images a pull-through cache rule will import on
 	// the first pull: their pull also needs ecr:BatchImportUpstreamImage.
@@ -429,18 +429,18 @@ const (
 func (e *Engine) resourcePolicies(ctx context.Context, t target) (resourcePolicies, []Finding) {
 	res := resourcePolicies{RegistryScope: scopeV1}
 	var problems []Finding
-	text, found, err := e.lookups.RepositoryPolicy(ctx, t.Region, t.Account, t.Repository)
+	text, found, err := e.lookups.RepositoryPolicy(ctx, t.Repository)
 	switch {
 	case errors.Is(err, awsclient.ErrRepositoryNotFound):
 		res.RepositoryMissing = true
 	case err != nil:
 		res.Repository.Unknown = true
-		problems = append(problems, e.lookupFailed(ctx, t, "reading the repository policy of "+t.Repository, err))
+		problems = append(problems, e.lookupFailed(ctx, t, "reading the repository policy of "+t.Name, err))
 	case found:
-		res.Repository, problems = e.resourcePolicy(text, repositoryPolicyName+t.Repository, problems)
+		res.Repository, problems = e.resourcePolicy(text, repositoryPolicyName+t.Name, problems)
 	}
 
-	text, found, err = e.lookups.RegistryPolicy(ctx, t.Region, t.Account)
+	text, found, err = e.lookups.RegistryPolicy(ctx, t.Registry)
 	switch {
 	case errors.Is(err, awsclient.ErrNotOwnAccount):
 		// Registry settings of another account are invisible without an
@@ -467,7 +467,7 @@ func (e *Engine) resourcePolicies(ctx context.Context, t target) (resourcePolici
 		// scope, it cannot decide a pull.
 		return res, problems
 	}
-	scope, err := e.lookups.RegistryPolicyScope(ctx, t.Region, t.Account)
+	scope, err := e.lookups.RegistryPolicyScope(ctx, t.Registry)
 	if err != nil {
 		// The policy may or may not govern pulls: answers that depend on
 		// it stay undecided.

@@ -59,7 +59,7 @@ func (f *fakeLookups) wait(ctx context.Context, op string) error {
 	return f.fail[op]
 }
 
-func (f *fakeLookups) DescribeImages(ctx context.Context, _, _, repo string, ids []awsclient.ImageID) ([]awsclient.ImageDetail, []awsclient.ImageID, error) {
+func (f *fakeLookups) DescribeImages(ctx context.Context, r awsclient.Repository, ids []awsclient.ImageID) ([]awsclient.ImageDetail, []awsclient.ImageID, error) {
 	f.describeCalls.Add(1)
 	f.mu.Lock()
 	f.describeIDs = append(f.describeIDs, ids)
@@ -70,9 +70,9 @@ func (f *fakeLookups) DescribeImages(ctx context.Context, _, _, repo string, ids
 	if f.describeErr != nil {
 		return nil, nil, f.describeErr
 	}
-	have, ok := f.images[repo]
+	have, ok := f.images[r.Name]
 	if !ok {
-		return nil, nil, fmt.Errorf("describing images in %s: %w", repo, awsclient.ErrRepositoryNotFound)
+		return nil, nil, fmt.Errorf("describing images in %s: %w", r.Name, awsclient.ErrRepositoryNotFound)
 	}
 	var found []awsclient.ImageDetail
 	var missing []awsclient.ImageID
@@ -87,25 +87,25 @@ func (f *fakeLookups) DescribeImages(ctx context.Context, _, _, repo string, ids
 	return found, missing, nil
 }
 
-func (f *fakeLookups) RepositoryPolicy(ctx context.Context, _, _, repo string) (string, bool, error) {
+func (f *fakeLookups) RepositoryPolicy(ctx context.Context, r awsclient.Repository) (string, bool, error) {
 	if err := f.wait(ctx, "RepositoryPolicy"); err != nil {
 		return "", false, err
 	}
-	if _, ok := f.images[repo]; !ok {
-		return "", false, &awsclient.LookupError{What: "getting the repository policy of " + repo, Class: awsclient.ClassNotFound, Err: awsclient.ErrRepositoryNotFound}
+	if _, ok := f.images[r.Name]; !ok {
+		return "", false, &awsclient.LookupError{What: "getting the repository policy of " + r.Name, Class: awsclient.ClassNotFound, Err: awsclient.ErrRepositoryNotFound}
 	}
-	p, ok := f.repoPolicies[repo]
+	p, ok := f.repoPolicies[r.Name]
 	return p, ok, nil
 }
 
-func (f *fakeLookups) RegistryPolicy(ctx context.Context, _, _ string) (string, bool, error) {
+func (f *fakeLookups) RegistryPolicy(ctx context.Context, _ awsclient.Registry) (string, bool, error) {
 	if err := f.wait(ctx, "RegistryPolicy"); err != nil {
 		return "", false, err
 	}
 	return f.registry, f.registry != "", nil
 }
 
-func (f *fakeLookups) RegistryPolicyScope(ctx context.Context, _, _ string) (string, error) {
+func (f *fakeLookups) RegistryPolicyScope(ctx context.Context, _ awsclient.Registry) (string, error) {
 	f.scopeCalls.Add(1)
 	if f.scopeErr != nil {
 		return "", f.scopeErr
@@ -113,7 +113,7 @@ func (f *fakeLookups) RegistryPolicyScope(ctx context.Context, _, _ string) (str
 	return cmp.Or(f.scope, "V2"), f.wait(ctx, "RegistryPolicyScope")
 }
 
-func (f *fakeLookups) PullThroughCacheRules(ctx context.Context, _, _ string) ([]awsclient.PullThroughCacheRule, error) {
+func (f *fakeLookups) PullThroughCacheRules(ctx context.Context, _ awsclient.Registry) ([]awsclient.PullThroughCacheRule, error) {
 	rules := slices.Clone(f.ptcRules)
 	for _, p := range f.ptcPrefixes {
 		rules = append(rules, awsclient.PullThroughCacheRule{EcrRepositoryPrefix: p})

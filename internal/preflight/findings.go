@@ -37,7 +37,7 @@ func skipped(reason string) Finding {
 
 // describeImagesCommand is the AWS CLI command that shows the image.
 func describeImagesCommand(t target, id string, extra ...string) []string {
-	return append([]string{"aws", "ecr", "describe-images", "--registry-id", t.Account, "--repository-name", t.Repository,
+	return append([]string{"aws", "ecr", "describe-images", "--registry-id", t.Account, "--repository-name", t.Name,
 		"--region", t.Region, "--image-ids", id}, extra...)
 }
 
@@ -54,7 +54,7 @@ func imageNotFound(img imageref.Image, t target) Finding {
 	cmd := describeImagesCommand(t, id)
 	return Finding{
 		Code: CodeImageNotFound, Severity: SeverityError, Repository: t.ref(),
-		Message: fmt.Sprintf("%s does not exist in repository %s", what, t.Repository),
+		Message: fmt.Sprintf("%s does not exist in repository %s", what, t.Name),
 		Fix:     fmt.Sprintf("push the image, or fix the reference (%s)", strings.Join(cmd[0:], " ")),
 		Command: cmd,
 	}
@@ -74,7 +74,7 @@ func imageImportedOnPull(img imageref.Image, t target, upstream string, rolesChe
 	f := Finding{
 		Code: CodeImageImportedOnPull, Severity: SeverityWarning, Repository: t.ref(),
 		Message: fmt.Sprintf("%s is not in pull-through cache repository %s yet; ECR imports it from %s on the first pull (whether %s has it was not checked)",
-			what, t.Repository, upstream, upstream),
+			what, t.Name, upstream, upstream),
 		Fix: fmt.Sprintf("make sure %s has the image", upstream),
 	}
 	if !rolesChecked {
@@ -90,26 +90,26 @@ func imageArchived(t target, digest string, restoring bool) Finding {
 		cmd := describeImagesCommand(t, "imageDigest="+digest, "--filter", "imageStatus=ANY")
 		return Finding{
 			Code: CodeImageArchived, Severity: SeverityWarning, Repository: t.ref(),
-			Message: fmt.Sprintf("image %s in repository %s is being restored from the archive; it cannot be pulled until the restore completes", digest, t.Repository),
+			Message: fmt.Sprintf("image %s in repository %s is being restored from the archive; it cannot be pulled until the restore completes", digest, t.Name),
 			Fix:     fmt.Sprintf("wait until it is ACTIVE (%s)", strings.Join(cmd, " ")),
 			Command: cmd,
 		}
 	}
-	cmd := []string{"aws", "ecr", "update-image-storage-class", "--registry-id", t.Account, "--repository-name", t.Repository,
+	cmd := []string{"aws", "ecr", "update-image-storage-class", "--registry-id", t.Account, "--repository-name", t.Name,
 		"--region", t.Region, "--image-id", "imageDigest=" + digest, "--target-storage-class", "STANDARD"}
 	return Finding{
 		Code: CodeImageArchived, Severity: SeverityError, Repository: t.ref(),
-		Message: fmt.Sprintf("image %s in repository %s is archived (by a lifecycle rule or by hand) and cannot be pulled until it is restored", digest, t.Repository),
+		Message: fmt.Sprintf("image %s in repository %s is archived (by a lifecycle rule or by hand) and cannot be pulled until it is restored", digest, t.Name),
 		Fix:     "restore it to the standard storage class, then wait until it is ACTIVE: " + strings.Join(cmd, " "),
 		Command: cmd,
 	}
 }
 
 func repositoryNotFound(t target) Finding {
-	cmd := []string{"aws", "ecr", "create-repository", "--repository-name", t.Repository, "--region", t.Region}
+	cmd := []string{"aws", "ecr", "create-repository", "--repository-name", t.Name, "--region", t.Region}
 	return Finding{
 		Code: CodeRepositoryNotFound, Severity: SeverityError, Repository: t.ref(),
-		Message: fmt.Sprintf("repository %s does not exist in registry %s (%s)", t.Repository, t.Account, t.Region),
+		Message: fmt.Sprintf("repository %s does not exist in registry %s (%s)", t.Name, t.Account, t.Region),
 		Fix:     fmt.Sprintf("check the repository name, or create it in account %s: %s", t.Account, strings.Join(cmd, " ")),
 		Command: cmd,
 	}
@@ -119,10 +119,10 @@ func repositoryNotFound(t target) Finding {
 // read might create it on the first pull.
 func repositoryMaybeCached(t target, cause string) Finding {
 	f := repositoryNotFound(t)
-	prefix, _, _ := strings.Cut(t.Repository, "/")
+	prefix, _, _ := strings.Cut(t.Name, "/")
 	f.Severity = SeverityWarning
 	f.Message = fmt.Sprintf("repository %s does not exist; if it is under a pull-through cache prefix such as %q it is created on the first pull (the rules could not be read: %s)",
-		t.Repository, prefix, cause)
+		t.Name, prefix, cause)
 	return f
 }
 
@@ -130,7 +130,7 @@ func repositoryCreatedOnPull(t target, prefix, upstream string, rolesChecked boo
 	f := Finding{
 		Code: CodeRepositoryNotFound, Severity: SeverityWarning, Repository: t.ref(),
 		Message: fmt.Sprintf("repository %s does not exist yet; the pull-through cache rule for prefix %q creates it and imports the image from %s on the first pull",
-			t.Repository, prefix, upstream),
+			t.Name, prefix, upstream),
 		Fix: fmt.Sprintf("make sure %s has the image", upstream),
 	}
 	if !rolesChecked {
@@ -201,7 +201,7 @@ func lookupFailed(what string, err error) Finding {
 // for our role at home cannot help.
 func refusedElsewhere(f Finding, what string, t target, caller string, known bool) Finding {
 	assume := fmt.Sprintf("pass --assume-role %s=ROLE_ARN with a role in account %s that may %s", t.Account, t.Account, f.Action)
-	grant := fmt.Sprintf("have account %s grant %s to our role (in the policy of %s)", t.Account, f.Action, t.Repository)
+	grant := fmt.Sprintf("have account %s grant %s to our role (in the policy of %s)", t.Account, f.Action, t.Name)
 	switch {
 	case !known:
 		f.Fix = fmt.Sprintf("grant %s to ecr-preflight's own IAM role; if registry %s is in another account, %s, or %s", f.Action, t.Account, assume, grant)
@@ -277,7 +277,7 @@ func resourcePolicyDenies(t target, rp rolePolicies, actions []string, r iampoli
 		change = fmt.Sprintf("remove role %s from statement %q or narrow its actions", role, r.Statement)
 	} else {
 		f.Code, f.Policy = CodeRepositoryPolicyDenies, &PolicyRef{Kind: PolicyRepository, Name: r.Name}
-		f.Message = fmt.Sprintf("statement %q of the repository policy of %s denies %s to role %s", r.Statement, t.Repository, actions[0], role)
+		f.Message = fmt.Sprintf("statement %q of the repository policy of %s denies %s to role %s", r.Statement, t.Name, actions[0], role)
 		change = fmt.Sprintf("remove role %s from statement %q, narrow its actions, or change its Effect to Allow", role, r.Statement)
 	}
 	f.Message, change = explainDeny(p, r.Statement, rp.ARN, all, f.Message, change)
@@ -285,8 +285,8 @@ func resourcePolicyDenies(t target, rp rolePolicies, actions []string, r iampoli
 		f.Command = []string{"aws", "ecr", "put-registry-policy", "--region", t.Region}
 		f.Fix = fmt.Sprintf("edit the registry policy of account %s in %s (aws ecr put-registry-policy): %s", t.Account, t.Region, change)
 	} else {
-		f.Command = []string{"aws", "ecr", "set-repository-policy", "--repository-name", t.Repository, "--region", t.Region}
-		f.Fix = fmt.Sprintf("edit the repository policy of %s: %s (%s)", t.Repository, change, strings.Join(f.Command, " "))
+		f.Command = []string{"aws", "ecr", "set-repository-policy", "--repository-name", t.Name, "--region", t.Region}
+		f.Fix = fmt.Sprintf("edit the repository policy of %s: %s (%s)", t.Name, change, strings.Join(f.Command, " "))
 	}
 	return withActions(f, actions)
 }
@@ -296,7 +296,7 @@ func identityPolicyDenies(t target, rp rolePolicies, actions []string, r iampoli
 	f := Finding{
 		Code: CodeIdentityPolicyDenies, Severity: SeverityError, Role: rp.ARN, Action: actions[0], Statement: r.Statement,
 		Policy: policyRef(r), Repository: t.ref(),
-		Message: fmt.Sprintf("statement %q of %s denies %s on repository %s", r.Statement, describePolicy(r, RoleName(rp.ARN)), actions[0], t.Repository),
+		Message: fmt.Sprintf("statement %q of %s denies %s on repository %s", r.Statement, describePolicy(r, RoleName(rp.ARN)), actions[0], t.Name),
 		Fix:     identityDenyFix(rp, r, all, all+" (or the repository)", ", or exclude the repository from it"),
 	}
 	return withActions(f, actions)
@@ -314,9 +314,9 @@ func crossAccountNotAllowed(t target, rp rolePolicies, actions []string, resourc
 		missing = append(missing, fmt.Sprintf("statement %q of %s would grant it, but its condition on %s does not hold for this pull", cf.Statement, cf.Name, cf.Key))
 		fixes = append(fixes, conditionFix(*cf, role))
 	case resourceMissing:
-		missing = append(missing, fmt.Sprintf("the repository policy of %s does not grant role %s or account %s", t.Repository, role, roleAccount))
+		missing = append(missing, fmt.Sprintf("the repository policy of %s does not grant role %s or account %s", t.Name, role, roleAccount))
 		fixes = append(fixes, fmt.Sprintf("allow %s to %s in the repository policy of %s (account %s)",
-			rp.ARN, strings.Join(repositoryActions, ", "), t.Repository, t.Account))
+			rp.ARN, strings.Join(repositoryActions, ", "), t.Name, t.Account))
 	}
 	if identityMissing {
 		missing = append(missing, fmt.Sprintf("no identity policy of role %s allows it", role))
@@ -336,8 +336,8 @@ func boundaryBlocksPull(t target, rp rolePolicies, actions []string) Finding {
 	f := Finding{
 		Code: CodePullNotAllowed, Severity: SeverityError, Role: rp.ARN, Action: actions[0], Repository: t.ref(),
 		Policy:  &PolicyRef{Kind: PolicyBoundary, Name: rp.Boundary.Name},
-		Message: fmt.Sprintf("the permissions boundary %s of role %s does not allow %s on repository %s", rp.Boundary.Name, role, all, t.Repository),
-		Fix:     fmt.Sprintf("allow %s on %s in the permissions boundary %s of role %s", all, t.RepositoryARN, rp.Boundary.Name, role),
+		Message: fmt.Sprintf("the permissions boundary %s of role %s does not allow %s on repository %s", rp.Boundary.Name, role, all, t.Name),
+		Fix:     fmt.Sprintf("allow %s on %s in the permissions boundary %s of role %s", all, t.ARN, rp.Boundary.Name, role),
 	}
 	if len(actions) > 1 {
 		f.Actions = actions // the message names them all already
@@ -353,7 +353,7 @@ func grantConditionFails(t target, rp rolePolicies, actions []string, cf iampoli
 		Code: CodePullNotAllowed, Severity: SeverityError, Role: rp.ARN, Action: actions[0], Repository: t.ref(),
 		Statement: cf.Statement, Policy: policyRef(cf.Reason), ConditionKeys: []string{cf.Key},
 		Message: fmt.Sprintf("statement %q of %s would allow role %s to %s on repository %s, but its condition on %s does not hold for this pull",
-			cf.Statement, describePolicy(cf.Reason, role), role, actions[0], t.Repository, cf.Key),
+			cf.Statement, describePolicy(cf.Reason, role), role, actions[0], t.Name, cf.Key),
 		Fix: conditionFix(cf, role),
 	}
 	return withActions(f, actions)
@@ -363,8 +363,8 @@ func pullNotAllowed(t target, rp rolePolicies, actions []string) Finding {
 	role := RoleName(rp.ARN)
 	f := Finding{
 		Code: CodePullNotAllowed, Severity: SeverityError, Role: rp.ARN, Action: actions[0], Repository: t.ref(),
-		Message: fmt.Sprintf("no policy allows role %s to %s on repository %s", role, actions[0], t.Repository),
-		Fix:     fmt.Sprintf("attach the AWS managed policy AmazonEC2ContainerRegistryPullOnly to role %s, or allow it in the repository policy of %s", role, t.Repository),
+		Message: fmt.Sprintf("no policy allows role %s to %s on repository %s", role, actions[0], t.Name),
+		Fix:     fmt.Sprintf("attach the AWS managed policy AmazonEC2ContainerRegistryPullOnly to role %s, or allow it in the repository policy of %s", role, t.Name),
 	}
 	return withActions(f, actions)
 }
@@ -423,8 +423,8 @@ func cacheNotAllowed(t target, rp rolePolicies, action, scope, consequence strin
 	case boundary:
 		f.Policy = &PolicyRef{Kind: PolicyBoundary, Name: rp.Boundary.Name}
 		f.Message = fmt.Sprintf("the permissions boundary %s of role %s does not allow %s on repository %s, %s",
-			rp.Boundary.Name, role, action, t.Repository, consequence)
-		f.Fix = fmt.Sprintf("allow %s on %s in the permissions boundary %s", action, t.RepositoryARN, rp.Boundary.Name)
+			rp.Boundary.Name, role, action, t.Name, consequence)
+		f.Fix = fmt.Sprintf("allow %s on %s in the permissions boundary %s", action, t.ARN, rp.Boundary.Name)
 		return f
 	case action == ActionCreateRepository:
 		f.Fix = fmt.Sprintf("allow %s on %s to role %s in an identity policy or the registry policy of account %s (neither AmazonEC2ContainerRegistryReadOnly nor AmazonEC2ContainerRegistryPullOnly grants it)",
@@ -433,7 +433,7 @@ func cacheNotAllowed(t target, rp rolePolicies, action, scope, consequence strin
 		f.Fix = fmt.Sprintf("attach AmazonEC2ContainerRegistryPullOnly to role %s (it grants %s), or allow %s on %s to the role in the registry policy of account %s",
 			role, action, action, scope, t.Account)
 	}
-	f.Message = fmt.Sprintf("no policy allows role %s to %s on repository %s, %s", role, action, t.Repository, consequence)
+	f.Message = fmt.Sprintf("no policy allows role %s to %s on repository %s, %s", role, action, t.Name, consequence)
 	return f
 }
 
@@ -443,7 +443,7 @@ func cacheUnreadRegistry(t target, rp rolePolicies, action string) Finding {
 	return Finding{
 		Code: CodeUndetermined, Severity: SeverityWarning, Role: rp.ARN, Action: action, Repository: t.ref(),
 		Message: fmt.Sprintf("whether role %s may %s on repository %s depends on the registry policy of account %s, which could not be read",
-			RoleName(rp.ARN), action, t.Repository, t.Account),
+			RoleName(rp.ARN), action, t.Name, t.Account),
 		Fix: fmt.Sprintf("let ecr-preflight read it: --assume-role %s=ROLE_ARN with a role in account %s that may ecr:GetRegistryPolicy", t.Account, t.Account),
 	}
 }

@@ -37,7 +37,7 @@ type cacheRule struct {
 func (e *Engine) cacheRuleFor(ctx context.Context, g *repoGroup) cacheRule {
 	t := g.target
 	c := cacheRule{looked: true}
-	rules, err := e.lookups.PullThroughCacheRules(ctx, t.Region, t.Account)
+	rules, err := e.lookups.PullThroughCacheRules(ctx, t.Registry)
 	if err != nil {
 		c.err = err
 		return c
@@ -93,7 +93,7 @@ func (c cacheRule) missingImage(img imageref.Image, t target, withRoles bool) (f
 	switch {
 	case c.rule != nil:
 		return imageImportedOnPull(img, t, c.upstream(), withRoles), true
-	case c.unsure(t.Repository):
+	case c.unsure(t.Name):
 		return imageMaybeImported(img, t, c.cause()), false
 	}
 	return imageNotFound(img, t), false
@@ -107,7 +107,7 @@ func (e *Engine) missingRepository(ctx context.Context, g *repoGroup, ans *repoA
 	t := g.target
 	c := e.cacheRuleFor(ctx, g)
 	switch {
-	case c.unsure(t.Repository):
+	case c.unsure(t.Name):
 		// A rule we could not read may create it on the first pull: could
 		// not check is not cannot pull.
 		ans.addAll(repositoryMaybeCached(t, c.cause()))
@@ -151,7 +151,7 @@ func (d decider) evaluateImport(t target, c cacheRule, rp rolePolicies, res reso
 			repos = []*iampolicy.NamedPolicy{nil} // no repository policy can grant creating it
 		}
 		req := d.baseRequest(rp)
-		req.Action, req.Resource = action, t.RepositoryARN
+		req.Action, req.Resource = action, t.ARN
 		f, ok, settled := agreed(repos, registries, func(repo, registry *iampolicy.NamedPolicy) (Finding, bool) {
 			var decisions []iampolicy.Decision
 			for _, p := range []*iampolicy.NamedPolicy{repo, registry} {
@@ -193,15 +193,15 @@ func importFinding(t target, c cacheRule, rp rolePolicies, action string, decisi
 	}
 	for _, dec := range decisions {
 		if dec.Decision == iampolicy.Undetermined {
-			return undetermined(rp.ARN, action, "repository "+t.Repository, dec), true
+			return undetermined(rp.ARN, action, "repository "+t.Name, dec), true
 		}
 	}
 	missing := decisions[0].Missing
 	boundary := rp.Boundary != nil && slices.Contains(missing, iampolicy.SourceBoundary) && !slices.Contains(missing, iampolicy.SourceIdentity)
-	scope := t.RepositoryARN
+	scope := t.ARN
 	if c.rule != nil {
 		if prefix := strings.Trim(c.rule.EcrRepositoryPrefix, "/"); prefix != "ROOT" {
-			scope = strings.TrimSuffix(t.RepositoryARN, t.Repository) + prefix + "/*"
+			scope = strings.TrimSuffix(t.ARN, t.Name) + prefix + "/*"
 		}
 	}
 	return cacheNotAllowed(t, rp, action, scope, consequence, boundary), true
