@@ -62,7 +62,8 @@ func (e *Engine) cacheRuleFor(ctx context.Context, g *repoGroup) cacheRule {
 // cache repository sits under its rule's prefix, so an unnested name is
 // taken not to be one (a ROOT rule aside: see the README).
 func (c cacheRule) unsure(repo string) bool {
-	return c.err != nil && strings.Contains(repo, "/")
+	_, _, nested := strings.Cut(repo, "/")
+	return c.err != nil && nested
 }
 
 // upstream names the rule's upstream registry for messages.
