@@ -16,10 +16,10 @@ func BenchmarkLookupsWarm(b *testing.B) {
 	e.ecr.AccountSettings = map[string]string{"REGISTRY_POLICY_SCOPE": "V2"}
 	ids := []awsclient.ImageID{{Tag: "v1"}}
 	lookup := func() {
-		if _, _, err := e.l.DescribeImages(ctx, awsclient.Repository{Registry: awsclient.Registry{Region: region, Account: registry}, Name: "team/app"}, ids); err != nil {
+		if _, _, err := e.l.DescribeImages(ctx, teamApp, ids); err != nil {
 			b.Fatal(err)
 		}
-		if _, _, err := e.l.RepositoryPolicy(ctx, awsclient.Repository{Registry: awsclient.Registry{Region: region, Account: registry}, Name: "team/app"}); err != nil {
+		if _, _, err := e.l.RepositoryPolicy(ctx, teamApp); err != nil {
 			b.Fatal(err)
 		}
 		if _, err := e.l.RolePolicies(ctx, "arn:aws:iam::123456789012:role/eks/node"); err != nil {

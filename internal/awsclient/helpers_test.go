@@ -94,3 +94,6 @@ func newEnv() *env {
 		awsclient.Options{Clock: e.clock, Observer: e.obs})
 	return e
 }
+
+// teamApp is the repository most tests look in.
+var teamApp = awsclient.Repository{Registry: awsclient.Registry{Region: region, Account: registry}, Name: "team/app"}

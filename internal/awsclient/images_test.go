@@ -92,7 +92,7 @@ func TestDescribeImagesCachesEachKindForItsTTL(t *testing.T) {
 	e := newEnv()
 	ask := func(id awsclient.ImageID) {
 		t.Helper()
-		if _, _, err := e.l.DescribeImages(ctx, awsclient.Repository{Registry: awsclient.Registry{Region: region, Account: registry}, Name: "team/app"}, []awsclient.ImageID{id}); err != nil {
+		if _, _, err := e.l.DescribeImages(ctx, teamApp, []awsclient.ImageID{id}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -149,7 +149,7 @@ func TestErrorsAreNotCached(t *testing.T) {
 	e := newEnv()
 	e.ecr.SetErr("DescribeImages", &smithy.GenericAPIError{Code: "ThrottlingException", Message: "Rate exceeded"})
 	for range 2 {
-		_, _, err := e.l.DescribeImages(ctx, awsclient.Repository{Registry: awsclient.Registry{Region: region, Account: registry}, Name: "team/app"}, []awsclient.ImageID{{Tag: "v1"}})
+		_, _, err := e.l.DescribeImages(ctx, teamApp, []awsclient.ImageID{{Tag: "v1"}})
 		if awsclient.ClassOf(err) != awsclient.ClassThrottled {
 			t.Fatalf("err = %v (class %s), want throttled", err, awsclient.ClassOf(err))
 		}
@@ -158,7 +158,7 @@ func TestErrorsAreNotCached(t *testing.T) {
 		t.Fatalf("calls = %d, want 2: a throttled answer must not be cached", got)
 	}
 	e.ecr.SetErr("DescribeImages", nil)
-	found, _, err := e.l.DescribeImages(ctx, awsclient.Repository{Registry: awsclient.Registry{Region: region, Account: registry}, Name: "team/app"}, []awsclient.ImageID{{Tag: "v1"}})
+	found, _, err := e.l.DescribeImages(ctx, teamApp, []awsclient.ImageID{{Tag: "v1"}})
 	if err != nil || len(found) != 1 {
 		t.Fatalf("after the throttling ended: found %v, err %v", found, err)
 	}
@@ -170,7 +170,7 @@ func TestErrorsAreNotCached(t *testing.T) {
 func TestErrorsNameTheOperationAndOurMissingPermission(t *testing.T) {
 	e := newEnv()
 	e.ecr.SetErr("DescribeImages", &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "not authorized"})
-	_, _, err := e.l.DescribeImages(context.Background(), awsclient.Repository{Registry: awsclient.Registry{Region: region, Account: registry}, Name: "team/app"}, []awsclient.ImageID{{Tag: "v1"}})
+	_, _, err := e.l.DescribeImages(context.Background(), teamApp, []awsclient.ImageID{{Tag: "v1"}})
 	var le *awsclient.LookupError
 	if !errors.As(err, &le) || le.Class != awsclient.ClassAccessDenied || le.Action != "ecr:DescribeImages" {
 		t.Fatalf("err = %#v, want an access-denied LookupError for ecr:DescribeImages", err)
@@ -188,7 +188,7 @@ func TestConcurrentIdenticalLookupsMakeOneCall(t *testing.T) {
 	errs := make(chan error, 1000)
 	for range 1000 {
 		wg.Go(func() {
-			found, _, err := e.l.DescribeImages(context.Background(), awsclient.Repository{Registry: awsclient.Registry{Region: region, Account: registry}, Name: "team/app"}, []awsclient.ImageID{{Tag: "v1"}})
+			found, _, err := e.l.DescribeImages(context.Background(), teamApp, []awsclient.ImageID{{Tag: "v1"}})
 			if err == nil && len(found) != 1 {
 				err = errors.New("image not found")
 			}
@@ -214,11 +214,11 @@ func TestACallerGivingUpDoesNotFailTheOthers(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		_, _, err := e.l.DescribeImages(impatient, awsclient.Repository{Registry: awsclient.Registry{Region: region, Account: registry}, Name: "team/app"}, []awsclient.ImageID{{Tag: "v1"}})
+		_, _, err := e.l.DescribeImages(impatient, teamApp, []awsclient.ImageID{{Tag: "v1"}})
 		done <- err
 	}()
 	time.Sleep(time.Millisecond)
-	found, _, err := e.l.DescribeImages(context.Background(), awsclient.Repository{Registry: awsclient.Registry{Region: region, Account: registry}, Name: "team/app"}, []awsclient.ImageID{{Tag: "v1"}})
+	found, _, err := e.l.DescribeImages(context.Background(), teamApp, []awsclient.ImageID{{Tag: "v1"}})
 	if err != nil || len(found) != 1 {
 		t.Fatalf("patient caller: found %v, err %v", found, err)
 	}
@@ -231,7 +231,7 @@ func TestEachCallHasItsOwnDeadline(t *testing.T) {
 	e := newEnv()
 	slow := &slowECR{ECR: e.ecr}
 	l := awsclient.NewLookups(&fakeClientsECR{ecr: slow}, awsclient.Options{CallTimeout: 10 * time.Millisecond})
-	_, _, err := l.DescribeImages(context.Background(), awsclient.Repository{Registry: awsclient.Registry{Region: region, Account: registry}, Name: "team/app"}, []awsclient.ImageID{{Tag: "v1"}})
+	_, _, err := l.DescribeImages(context.Background(), teamApp, []awsclient.ImageID{{Tag: "v1"}})
 	if awsclient.ClassOf(err) != awsclient.ClassTimeout {
 		t.Fatalf("err = %v (class %s), want timeout", err, awsclient.ClassOf(err))
 	}
@@ -241,19 +241,19 @@ func TestWithFreshAsksAWSAgainAndRefreshesTheCache(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv()
 	ids := []awsclient.ImageID{{Tag: "nope"}}
-	if _, missing, _ := e.l.DescribeImages(ctx, awsclient.Repository{Registry: awsclient.Registry{Region: region, Account: registry}, Name: "team/app"}, ids); len(missing) != 1 {
+	if _, missing, _ := e.l.DescribeImages(ctx, teamApp, ids); len(missing) != 1 {
 		t.Fatal("want nope missing")
 	}
 	// The image is pushed: an ordinary lookup still sees the cached absence...
 	e.ecr.Repositories["team/app"].Images = append(e.ecr.Repositories["team/app"].Images, fake.Image(digestB, "nope"))
-	if _, missing, _ := e.l.DescribeImages(ctx, awsclient.Repository{Registry: awsclient.Registry{Region: region, Account: registry}, Name: "team/app"}, ids); len(missing) != 1 {
+	if _, missing, _ := e.l.DescribeImages(ctx, teamApp, ids); len(missing) != 1 {
 		t.Fatal("want the cached absence")
 	}
 	// ...a fresh one asks ECR, and its answer replaces the cached one.
-	if found, _, err := e.l.DescribeImages(awsclient.WithFresh(ctx), awsclient.Repository{Registry: awsclient.Registry{Region: region, Account: registry}, Name: "team/app"}, ids); err != nil || len(found) != 1 {
+	if found, _, err := e.l.DescribeImages(awsclient.WithFresh(ctx), teamApp, ids); err != nil || len(found) != 1 {
 		t.Fatalf("fresh lookup: found %v, err %v", found, err)
 	}
-	if found, _, _ := e.l.DescribeImages(ctx, awsclient.Repository{Registry: awsclient.Registry{Region: region, Account: registry}, Name: "team/app"}, ids); len(found) != 1 {
+	if found, _, _ := e.l.DescribeImages(ctx, teamApp, ids); len(found) != 1 {
 		t.Fatal("the fresh answer should have refreshed the cache")
 	}
 	if got := e.ecr.Calls("DescribeImages"); got != 2 {
@@ -313,7 +313,7 @@ func TestDescribeImagesFindsImagesInEveryStatus(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			e := newArchiveEnv()
-			found, missing, err := e.l.DescribeImages(context.Background(), awsclient.Repository{Registry: awsclient.Registry{Region: region, Account: registry}, Name: "team/app"}, tc.ids)
+			found, missing, err := e.l.DescribeImages(context.Background(), teamApp, tc.ids)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -335,7 +335,7 @@ func TestEveryDescribeImagesCallAsksForAnyStatus(t *testing.T) {
 	e := newArchiveEnv()
 	// A batch with a missing id is asked again id by id: those calls too.
 	ids := []awsclient.ImageID{{Tag: "v1"}, {Tag: "old"}, {Tag: "nope"}}
-	if _, _, err := e.l.DescribeImages(context.Background(), awsclient.Repository{Registry: awsclient.Registry{Region: region, Account: registry}, Name: "team/app"}, ids); err != nil {
+	if _, _, err := e.l.DescribeImages(context.Background(), teamApp, ids); err != nil {
 		t.Fatal(err)
 	}
 	if len(e.ecr.DescribeImagesInputs) != 4 {
@@ -353,7 +353,7 @@ func TestArchivedImagesAreCachedLikeActiveOnes(t *testing.T) {
 	e := newArchiveEnv()
 	ask := func(ctx context.Context, id awsclient.ImageID) string {
 		t.Helper()
-		found, _, err := e.l.DescribeImages(ctx, awsclient.Repository{Registry: awsclient.Registry{Region: region, Account: registry}, Name: "team/app"}, []awsclient.ImageID{id})
+		found, _, err := e.l.DescribeImages(ctx, teamApp, []awsclient.ImageID{id})
 		if err != nil || len(found) != 1 {
 			t.Fatalf("%s: found %v, err %v", id, found, err)
 		}
