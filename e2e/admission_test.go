@@ -52,6 +52,7 @@ func TestAdmission(t *testing.T) {
 	t.Run("deny mode: a missing tag is rejected with ImageNotFound", s.testMissingTag)
 	t.Run("deny mode: a non-ECR image passes untouched", s.testNonECR)
 	t.Run("deny mode: an UPDATE that only changes replicas is allowed even with a broken image", s.testScaleBrokenImage)
+	t.Run("deny mode: with GetRepositoryPolicy denied to ecr-preflight the seed is admitted with a LookupFailed warning", s.testUnreadPolicyIsNotARejection)
 	t.Run("failurePolicy Ignore: with the webhook down Deployments go through", s.testWebhookDown)
 	t.Run("after the fix (Effect Allow) the seed is accepted in deny mode without a warning", s.testFixed)
 }

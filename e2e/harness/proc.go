@@ -18,7 +18,10 @@ const (
 // only: its endpoint, fake static credentials and region us-west-2. It
 // drops the caller's AWS_* variables and config files, so no real profile,
 // role or endpoint can leak in.
-func (e *Env) AWSEnv() []string {
+func (e *Env) AWSEnv() []string { return awsEnv(e.Moto.URL) }
+
+// awsEnv is AWSEnv with AWS at endpoint: moto, or a proxy in front of it.
+func awsEnv(endpoint string) []string {
 	env := make([]string, 0, len(os.Environ())+8)
 	for _, kv := range os.Environ() {
 		if strings.HasPrefix(kv, "AWS_") || strings.HasPrefix(kv, "KUBECONFIG=") {
@@ -27,7 +30,7 @@ func (e *Env) AWSEnv() []string {
 		env = append(env, kv)
 	}
 	return append(env,
-		"AWS_ENDPOINT_URL="+e.Moto.URL,
+		"AWS_ENDPOINT_URL="+endpoint,
 		"AWS_ACCESS_KEY_ID="+fakeAccessKey,
 		"AWS_SECRET_ACCESS_KEY="+fakeSecretKey,
 		"AWS_REGION="+moto.Region,

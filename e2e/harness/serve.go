@@ -41,6 +41,10 @@ type ServeOptions struct {
 	Standalone bool
 	// Args are extra flags.
 	Args []string
+	// AWSEndpoint is the webhook's AWS_ENDPOINT_URL: empty is Env.Moto,
+	// another is e.g. an ecrstub.Stub in front of it
+	// (ecrstub.Start(t, env.Moto).URL), to make ECR fail a lookup.
+	AWSEndpoint string
 }
 
 // Webhook is a running `ecr-preflight serve` subprocess.
@@ -62,9 +66,9 @@ type Webhook struct {
 }
 
 // Serve starts `ecr-preflight serve` for the seed's node role on free
-// loopback ports, with a fresh serving certificate, AWS through moto, and
-// waits until /readyz answers. It is stopped (process group) when t ends;
-// if t failed, its log is printed.
+// loopback ports, with a fresh serving certificate, AWS through moto (or
+// o.AWSEndpoint), and waits until /readyz answers. It is stopped (process
+// group) when t ends; if t failed, its log is printed.
 func (e *Env) Serve(t testing.TB, o ServeOptions) *Webhook {
 	t.Helper()
 	certDir := t.TempDir()
@@ -96,6 +100,9 @@ func (e *Env) Serve(t testing.TB, o ServeOptions) *Webhook {
 		"--admission-timeout", AdmissionTimeout.String(),
 		// Nothing routes to this process but the test: no need to drain.
 		"--shutdown-delay", "0s",
+		// The suite and the demo fix a policy and re-apply within a second;
+		// a person takes longer than the default interval (5s).
+		"--reverify-interval", "0s",
 		"--log-format", "text",
 		"-v", "1",
 	}
@@ -116,7 +123,11 @@ func (e *Env) Serve(t testing.TB, o ServeOptions) *Webhook {
 		done:       make(chan struct{}),
 	}
 	w.cmd = exec.Command(e.Binary, args...)
-	w.cmd.Env = e.AWSEnv()
+	endpoint := o.AWSEndpoint
+	if endpoint == "" {
+		endpoint = e.Moto.URL
+	}
+	w.cmd.Env = awsEnv(endpoint)
 	w.cmd.Stdout, w.cmd.Stderr = w.output, w.output
 	// Own process group: Stop reaches anything it spawns, and a Ctrl-C in
 	// the demo's terminal does not kill it behind the cleanup's back.
