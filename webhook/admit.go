@@ -4,15 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
+	"golang.org/x/sync/singleflight"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/ecr-preflight/ecr-preflight/internal/logcap"
 	"github.com/ecr-preflight/ecr-preflight/internal/preflight"
 )
 
@@ -44,6 +47,8 @@ type subject struct {
 type admitter struct {
 	opts  Options
 	limit *limiter
+	// reviews shares one check among identical admissions in flight.
+	reviews singleflight.Group
 }
 
 func newAdmitter(o Options) (*admitter, error) {
@@ -79,17 +84,6 @@ func (a *admitter) admit(ctx context.Context, s subject) (admission.Warnings, er
 	ctx, cancel := context.WithTimeout(ctx, a.opts.Timeout)
 	defer cancel()
 	var inflight sync.WaitGroup
-	if !a.limit.acquire(ctx, a.opts.QueueWait) {
-		log.Info("too many admissions in flight; allowing unverified", "images", len(containers))
-		if mode == ModeDryRun {
-			decision = decisionWouldWarn
-			return nil, nil
-		}
-		decision = decisionWarn
-		return admission.Warnings{noticeWarning("server busy; %s not verified", plural(len(distinctImages(containers)), "image"))}, nil
-	}
-	defer a.limit.releaseAfter(&inflight)
-
 	var notes []string
 	mode, notes = a.modeFor(ctx, &inflight, log, namespace)
 	log = log.WithValues("mode", mode)
@@ -107,7 +101,30 @@ func (a *admitter) admit(ctx context.Context, s subject) (admission.Warnings, er
 	}
 
 	images := distinctImages(containers)
-	results := a.check(ctx, &inflight, log, namespace, s.spec, images)
+	if extra := len(images) - a.opts.MaxImages; extra > 0 {
+		// A bound on the work one object can ask for: the rest is named,
+		// not silently passed.
+		images = images[:a.opts.MaxImages]
+		a.opts.Metrics.ObserveUnverified(unverifiedTooMany)
+		log.Info("too many distinct images; the rest were not checked", "checked", len(images), "unchecked", extra)
+		notes = append(notes, noticeWarning("%s not checked: more than %d distinct images in one object", plural(extra, "image"), a.opts.MaxImages))
+	}
+	// The check ends a little before the budget, which keeps the rest for
+	// judging and answering even when a flood of admissions times out at
+	// once on two busy cores.
+	checkCtx, cancelCheck := context.WithTimeout(ctx, a.opts.Timeout-a.opts.Timeout/answerShare)
+	defer cancelCheck()
+	results, checked := a.review(checkCtx, &inflight, log, namespace, s.spec, images)
+	if !checked {
+		a.opts.Metrics.ObserveUnverified(unverifiedOverload)
+		log.Info("warning: too many distinct admissions in flight; allowing unverified", "images", len(images))
+		if mode == ModeDryRun {
+			decision = decisionWouldWarn
+			return nil, nil
+		}
+		decision = decisionWarn
+		return capWarnings(append(notes, noticeWarning("server busy; %s not verified", plural(len(images), "image")))), nil
+	}
 	a.countFindings(results)
 
 	var changed map[string]bool
@@ -137,14 +154,16 @@ func (a *admitter) admit(ctx context.Context, s subject) (admission.Warnings, er
 	case len(v.denials) > 0:
 		decision = decisionDeny
 		msg := denialMessage(s.kind, namespace, name, v.denials)
-		log.Info("denied", "reason", msg)
+		log.Info("denied", "reason", logcap.Cut(msg, logcap.Text))
 		return warnings, errors.New(msg)
 	case len(warnings) > 0:
 		decision = decisionWarn
-		log.V(1).Info("allowed with warnings", "warnings", warnings, "findings", findingsForLog(results))
+		if v := log.V(1); v.Enabled() {
+			v.Info("allowed with warnings", "warnings", logcap.Strings(warnings), "findings", findingsForLog(results))
+		}
 		return warnings, nil
 	default:
-		log.V(1).Info("allowed", "images", images)
+		log.V(1).Info("allowed", "images", logcap.Strings(images))
 		return nil, nil
 	}
 }
@@ -202,7 +221,7 @@ func (a *admitter) modeFor(ctx context.Context, inflight *sync.WaitGroup, log lo
 		return label{v, ok}, err
 	})
 	if err != nil {
-		log.Error(err, "reading namespace mode; using the default", "namespace", namespace, "default", a.opts.Mode)
+		log.Error(logcap.Error(err), "reading namespace mode; using the default", "namespace", logcap.String(namespace), "default", a.opts.Mode)
 		return a.opts.Mode, nil
 	}
 	if !l.ok {
@@ -216,35 +235,87 @@ func (a *admitter) modeFor(ctx context.Context, inflight *sync.WaitGroup, log lo
 	return m, nil
 }
 
-// check asks the Checker about images within the admission budget. Every
-// failure to answer becomes an unknown result: "could not check" is never
-// "cannot pull".
-func (a *admitter) check(ctx context.Context, inflight *sync.WaitGroup, log logr.Logger, namespace string, spec *corev1.PodSpec, images []string) []preflight.Result {
+// Reasons an admission let images through unverified, as counted in
+// ecr_preflight_admissions_unverified_total{reason}.
+const (
+	unverifiedOverload = "overload"
+	unverifiedTimeout  = "timeout"
+	unverifiedError    = "error"
+	unverifiedTooMany  = "too_many_images"
+)
+
+// answerShare: 1/answerShare of the budget is kept for answering.
+const answerShare = 10
+
+// errBusy: no concurrency slot was free within the queue wait.
+var errBusy = errors.New("too many admissions in flight")
+
+// review asks the Checker about images for the node roles that may run
+// spec, once for every identical admission in flight: the copies of a
+// burst wait for the one answer and take no concurrency slot of their own,
+// so only genuinely distinct work can saturate the server. checked is
+// false when no slot was free: the caller allows the object unverified.
+func (a *admitter) review(ctx context.Context, inflight *sync.WaitGroup, log logr.Logger, namespace string, spec *corev1.PodSpec, images []string) (results []preflight.Result, checked bool) {
 	roles, err := guarded(ctx, inflight, func(ctx context.Context) ([]string, error) {
 		return a.opts.Roles.NodeRoles(ctx, namespace, spec)
 	})
 	if err != nil {
 		logFailure(log, err, "finding candidate node roles")
-		return unknownAll(images, reasonFor(err, "could not determine node roles"))
+		a.opts.Metrics.ObserveUnverified(unverifiedReason(err))
+		return unknownAll(images, reasonFor(err, "could not determine node roles")), true
 	}
+	key := strings.Join(roles, "\x00") + "\x01" + strings.Join(images, "\x00")
+	flight := a.reviews.DoChan(key, func() (any, error) {
+		if !a.limit.acquire(ctx, a.opts.QueueWait) {
+			return nil, errBusy
+		}
+		var checking sync.WaitGroup
+		defer a.limit.releaseAfter(&checking)
+		return a.check(ctx, &checking, log, images, roles), nil
+	})
+	select {
+	case r := <-flight:
+		if r.Err != nil {
+			return nil, false
+		}
+		return r.Val.([]preflight.Result), true
+	case <-ctx.Done():
+		a.opts.Metrics.ObserveUnverified(unverifiedTimeout)
+		return unknownAll(images, reasonFor(errNotInTime, "")), true
+	}
+}
+
+// check asks the Checker about images within the admission budget. Every
+// failure to answer becomes an unknown result: "could not check" is never
+// "cannot pull".
+func (a *admitter) check(ctx context.Context, inflight *sync.WaitGroup, log logr.Logger, images, roles []string) []preflight.Result {
 	results, err := guarded(ctx, inflight, func(ctx context.Context) ([]preflight.Result, error) {
 		return a.opts.Checker.Check(ctx, images, roles), nil
 	})
 	if err != nil {
-		logFailure(log, err, "checking images", "images", images)
+		logFailure(log, err, "checking images", "images", logcap.Strings(images))
+		a.opts.Metrics.ObserveUnverified(unverifiedReason(err))
 		return unknownAll(images, reasonFor(err, "could not verify"))
 	}
 	return results
+}
+
+// unverifiedReason sorts a guarded call's failure for the metric.
+func unverifiedReason(err error) string {
+	if errors.Is(err, errNotInTime) {
+		return unverifiedTimeout
+	}
+	return unverifiedError
 }
 
 // logFailure logs a guarded call's failure, with the stack for a panic.
 func logFailure(log logr.Logger, err error, what string, kv ...any) {
 	var p *panicError
 	if errors.As(err, &p) {
-		log.Error(err, what+" panicked", append(kv, "stack", string(p.stack))...)
+		log.Error(logcap.Error(err), what+" panicked", append(kv, "stack", string(p.stack))...)
 		return
 	}
-	log.Error(err, what, kv...)
+	log.Error(logcap.Error(err), what, kv...)
 }
 
 // reasonFor is the short, user-facing reason for a failed lookup.
@@ -285,24 +356,35 @@ func (a *admitter) countFindings(results []preflight.Result) {
 	}
 }
 
-// findingsForLog is every finding in full, one line each, for the logs:
-// warnings are cut short, the operator reading the logs should not be.
+// findingsForLog is the findings, one line each, for the logs: warnings
+// are cut short, the operator reading the logs should not be, within
+// bounds a hostile object cannot stretch. Each field is cut to
+// logcap.Value runes (a whole valid image reference fits), and at most
+// logcap.Entries lines are kept, the last saying how many more there were.
 func findingsForLog(results []preflight.Result) []string {
 	var out []string
+	more := 0
 	for _, r := range results {
 		for _, f := range r.Findings {
 			if f.Severity == preflight.SeverityInfo {
 				continue
 			}
-			line := fmt.Sprintf("%s: %s: %s", r.Image, f.Code, f.Message)
+			if len(out) == logcap.Entries {
+				more++
+				continue
+			}
+			line := fmt.Sprintf("%s: %s: %s", logcap.String(r.Image), logcap.String(string(f.Code)), logcap.String(f.Message))
 			if f.Statement != "" {
-				line += fmt.Sprintf(" (statement %q)", f.Statement)
+				line += fmt.Sprintf(" (statement %q)", logcap.String(f.Statement))
 			}
 			if f.Fix != "" {
-				line += ". Fix: " + f.Fix
+				line += ". Fix: " + logcap.String(f.Fix)
 			}
 			out = append(out, sanitize(line))
 		}
+	}
+	if more > 0 {
+		out = append(out, fmt.Sprintf("…[+%d more findings]", more))
 	}
 	return out
 }

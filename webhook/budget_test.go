@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"fmt"
 	"runtime"
 	"testing"
 	"time"
@@ -85,8 +86,11 @@ func TestSaturation(t *testing.T) {
 		t.Fatalf("first admission: %q", w)
 	}
 	goroutines := runtime.NumGoroutine()
-	for range 20 {
-		w, err := deploymentValidator(a).ValidateCreate(ctx, deployment("ui-private", uiImage))
+	for i := range 20 {
+		// Distinct objects: an identical one would share the check in
+		// flight instead of asking for a slot.
+		other := fmt.Sprintf("1234567890.dkr.ecr.us-west-2.amazonaws.com/other-%d:1", i)
+		w, err := deploymentValidator(a).ValidateCreate(ctx, deployment("other", other))
 		if err != nil || diff(admission.Warnings{"ecr-preflight: server busy; 1 image not verified"}, w) != "" {
 			t.Fatalf("saturated admission: %q, %v", w, err)
 		}

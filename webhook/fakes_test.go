@@ -114,6 +114,13 @@ type recorder struct {
 	mu         sync.Mutex
 	admissions []string // "kind operation mode decision"
 	findings   []string
+	unverified []string
+}
+
+func (r *recorder) ObserveUnverified(reason string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.unverified = append(r.unverified, reason)
 }
 
 func (r *recorder) ObserveAdmission(kind, operation, mode, decision string, _ time.Duration) {

@@ -89,6 +89,52 @@ func elide(s string, n int) string {
 	return s[:head] + "..." + s[start:]
 }
 
+// clip is truncate(sanitize(s), n) that reads at most the first 4n+4
+// bytes of s (n runes of UTF-8, and then some): a hostile megabyte costs
+// what a short string does. A cut before sanitizing still ends in "...".
+func clip(s string, n int) string {
+	if len(s) <= 4*n+4 {
+		return truncate(sanitize(s), n)
+	}
+	head := sanitize(prefix(s, 4*n+4))
+	if len(head) > n {
+		return truncate(head, n)
+	}
+	return truncate(head+"...", n)
+}
+
+// clipMiddle is elide(sanitize(s), n) that reads at most 4n+4 bytes at
+// each end of s.
+func clipMiddle(s string, n int) string {
+	if len(s) <= 8*n+8 {
+		return elide(sanitize(s), n)
+	}
+	return elide(sanitize(prefix(s, 4*n+4))+"..."+sanitize(suffix(s, 4*n+4)), n)
+}
+
+// prefix is s cut to at most n bytes, on a rune boundary.
+func prefix(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// suffix is the last n bytes of s at most, from a rune boundary.
+func suffix(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	i := len(s) - n
+	for i < len(s) && !utf8.RuneStart(s[i]) {
+		i++
+	}
+	return s[i:]
+}
+
 // containerList names the containers running one image, e.g.
 // `container "ui"` or `containers "a", "b" and 2 more`: short, for a warning.
 func containerList(names []string) string { return containerNames(names, 2, 40) }
@@ -101,7 +147,7 @@ func containerNames(names []string, shown, nameMax int) string {
 		if i == shown {
 			break
 		}
-		quoted = append(quoted, fmt.Sprintf("%q", truncate(sanitize(n), nameMax)))
+		quoted = append(quoted, fmt.Sprintf("%q", clip(n, nameMax)))
 	}
 	switch {
 	case len(names) == 0:
@@ -127,25 +173,25 @@ func findingWarning(containers []string, image string, against bool, f preflight
 	if !against {
 		verb = "could not be verified"
 	}
-	head := fmt.Sprintf("%s: %s %s", containerList(containers), elide(sanitize(image), 100), verb)
+	head := fmt.Sprintf("%s: %s %s", containerList(containers), clipMiddle(image, 100), verb)
 	if f.Code != "" {
-		head += ": " + truncate(sanitize(string(f.Code)), 40)
+		head += ": " + clip(string(f.Code), 40)
 	}
 
 	var details []string
 	switch {
 	case f.Statement != "":
-		details = append(details, fmt.Sprintf("statement %q", truncate(sanitize(f.Statement), 48)))
+		details = append(details, fmt.Sprintf("statement %q", clip(f.Statement, 48)))
 	case len(f.UnknownKeys) > 0:
-		details = append(details, "condition keys "+truncate(sanitize(strings.Join(f.UnknownKeys, ", ")), 60))
+		details = append(details, "condition keys "+clip(strings.Join(f.UnknownKeys, ", "), 60))
 	}
 	if nameRole && f.Role != "" {
-		details = append(details, "role "+truncate(sanitize(preflight.RoleName(f.Role)), 48))
+		details = append(details, "role "+clip(preflight.RoleName(f.Role), 48))
 	}
 	if len(details) == 0 && !against && f.Message != "" {
 		// An unknown without a statement is only actionable with its reason;
 		// messages put the cause last, so keep both ends.
-		details = append(details, elide(sanitize(f.Message), max(warningAim-len(head)-3, 64)))
+		details = append(details, clipMiddle(f.Message, max(warningAim-len(head)-3, 64)))
 	}
 	if len(details) > 0 {
 		head += " (" + strings.Join(details, ", ") + ")"
@@ -156,7 +202,7 @@ func findingWarning(containers []string, image string, against bool, f preflight
 // noticeWarning renders a warning that is about the admission rather than
 // one image (a skip, a bad label, a saturated server).
 func noticeWarning(format string, args ...any) string {
-	return truncate(sanitize("ecr-preflight: "+fmt.Sprintf(format, args...)), warningMax)
+	return clip("ecr-preflight: "+fmt.Sprintf(format, args...), warningMax)
 }
 
 // capWarnings removes duplicates (one finding per candidate role often
@@ -202,28 +248,28 @@ func denialMessage(kind, namespace, name string, lines []denialLine) string {
 	if obj == "" || obj == namespace+"/" {
 		obj = "(new object)"
 	}
-	fmt.Fprintf(&b, "ecr-preflight: %s %s uses images the node role cannot pull:", sanitize(kind), sanitize(obj))
+	fmt.Fprintf(&b, "ecr-preflight: %s %s uses images the node role cannot pull:", clip(kind, fieldMax), clip(obj, fieldMax))
 	for i, l := range lines {
 		if i == maxDenialLines {
 			fmt.Fprintf(&b, "\n- and %d more; run ecr-preflight check for all", len(lines)-i)
 			break
 		}
 		f := l.finding
-		fmt.Fprintf(&b, "\n- %s: %s", containerNames(l.containers, len(l.containers), fieldMax), truncate(sanitize(l.image), fieldMax))
+		fmt.Fprintf(&b, "\n- %s: %s", containerNames(l.containers, len(l.containers), fieldMax), clip(l.image, fieldMax))
 		if f.Code != "" {
-			fmt.Fprintf(&b, ": %s", truncate(sanitize(string(f.Code)), 64))
+			fmt.Fprintf(&b, ": %s", clip(string(f.Code), 64))
 		}
 		if f.Message != "" {
 			// The engine's message names the statement and the action(s)
 			// (preflight.Finding's contract); the role only by name, so the
 			// full ARN follows it.
-			fmt.Fprintf(&b, ": %s", truncate(sanitize(f.Message), fieldMax))
+			fmt.Fprintf(&b, ": %s", clip(f.Message, fieldMax))
 		}
 		if f.Role != "" {
-			fmt.Fprintf(&b, " (role %s)", truncate(sanitize(f.Role), 256))
+			fmt.Fprintf(&b, " (role %s)", clip(f.Role, 256))
 		}
 		if f.Fix != "" {
-			fmt.Fprintf(&b, ". Fix: %s", truncate(sanitize(f.Fix), fieldMax))
+			fmt.Fprintf(&b, ". Fix: %s", clip(f.Fix, fieldMax))
 		}
 	}
 	return b.String()

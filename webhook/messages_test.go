@@ -1,8 +1,10 @@
 package webhook
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ecr-preflight/ecr-preflight/internal/preflight"
 )
@@ -126,5 +128,59 @@ func TestDenialMessageSpellsOutWhatWarningsShorten(t *testing.T) {
 	}
 	if !strings.HasSuffix(got, `to role EksNodeGroupRole (role arn:aws:iam::1234567890:role/EksNodeGroupRole)`) {
 		t.Errorf("denial should add only the role ARN the message lacks:\n%s", got)
+	}
+}
+
+// TestClipIsTruncateOfSanitize: clip and clipMiddle read only the ends of
+// a long string, and say what truncate(sanitize(s)) and elide(sanitize(s))
+// say of it.
+func TestClipIsTruncateOfSanitize(t *testing.T) {
+	inputs := map[string]string{
+		"short":                        "container ui",
+		"long ASCII":                   strings.Repeat("a", 1<<20) + "tail:1.2.1",
+		"long with control characters": strings.Repeat("line\n\x1b[31m\u202e", 1<<16) + "end",
+		"long multi-byte":              strings.Repeat("ポリシー", 1<<16) + "!",
+		"invalid UTF-8":                strings.Repeat("bad\xff", 1<<16),
+	}
+	for name, s := range inputs {
+		t.Run(name, func(t *testing.T) {
+			for _, n := range []int{8, 48, 100, fieldMax} {
+				if got, want := clip(s, n), truncate(sanitize(s), n); got != want {
+					t.Errorf("clip(s, %d) = %q, want %q", n, got, want)
+				}
+				if got, want := clipMiddle(s, n), elide(sanitize(s), n); got != want {
+					t.Errorf("clipMiddle(s, %d) = %q, want %q", n, got, want)
+				}
+			}
+		})
+	}
+	// Only control characters up front: the cut is still marked.
+	if got := clip(strings.Repeat("\n", 1<<20)+"x", 16); got != "..." {
+		t.Errorf("clip of a megabyte of newlines = %q, want an ellipsis", got)
+	}
+}
+
+// BenchmarkAdmitHostileImage admits a Deployment whose image is a 1 MiB
+// string through the real engine in deny mode: rejected as an invalid
+// reference, and its denial built from the ends of the string only.
+// Sanitizing the whole string for the denial took about 30ms; the target
+// is under 10ms (parsing is a length check, see imageref's
+// BenchmarkParseHostile; what remains is copying the string into keys).
+func BenchmarkAdmitHostileImage(b *testing.B) {
+	huge := "1234567890.dkr.ecr.us-west-2.amazonaws.com/" + strings.Repeat("a", 1<<20)
+	engine, _ := fakeAWSEngine(b, nil)
+	a, err := newAdmitter(Options{Checker: engine, Roles: StaticRoles{nodeRole}, Mode: ModeDeny})
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := deployment("ui-private", huge)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := deploymentValidator(a).ValidateCreate(context.Background(), d); err == nil || len(err.Error()) > 4*fieldMax {
+			b.Fatalf("denial: %.300v", err)
+		}
+	}
+	if per := b.Elapsed() / time.Duration(b.N); per > 10*time.Millisecond {
+		b.Fatalf("%v per admission, want under 10ms", per)
 	}
 }

@@ -15,6 +15,10 @@ const (
 	// DefaultMaxConcurrent bounds admissions checking at once; beyond it,
 	// requests wait briefly and are then allowed unverified.
 	DefaultMaxConcurrent = 64
+	// DefaultMaxImages bounds the distinct images checked in one object:
+	// far above any real pod template, far below what an adversarial
+	// object could ask of AWS.
+	DefaultMaxImages = 100
 	// maxQueueWait caps how long a request waits for a concurrency slot.
 	maxQueueWait = 250 * time.Millisecond
 )
@@ -43,6 +47,9 @@ type Options struct {
 	// it is allowed unverified. Default: a quarter of Timeout, at most
 	// 250ms.
 	QueueWait time.Duration
+	// MaxImages bounds the distinct images checked in one object; beyond
+	// it, a warning names how many were not checked.
+	MaxImages int
 	// Metrics receives observations; nil records nothing.
 	Metrics Metrics
 }
@@ -62,7 +69,7 @@ func (o Options) withDefaults() (Options, error) {
 	if _, err := ParseMode(string(o.Mode)); err != nil {
 		errs = append(errs, err)
 	}
-	if o.Timeout < 0 || o.MaxConcurrent < 0 || o.QueueWait < 0 {
+	if o.Timeout < 0 || o.MaxConcurrent < 0 || o.QueueWait < 0 || o.MaxImages < 0 {
 		errs = append(errs, errors.New("timeout, concurrency and queue wait must not be negative"))
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -73,6 +80,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.MaxConcurrent == 0 {
 		o.MaxConcurrent = DefaultMaxConcurrent
+	}
+	if o.MaxImages == 0 {
+		o.MaxImages = DefaultMaxImages
 	}
 	if o.QueueWait == 0 {
 		o.QueueWait = min(o.Timeout/4, maxQueueWait)

@@ -49,6 +49,10 @@ type NamespaceModes interface {
 type Metrics interface {
 	ObserveAdmission(kind, operation, mode, decision string, d time.Duration)
 	ObserveFinding(code string)
+	// ObserveUnverified counts an admission that let images through
+	// without a verdict: reason is overload, timeout, error or
+	// too_many_images.
+	ObserveUnverified(reason string)
 }
 
 // noMetrics is the Metrics used when none is configured.
@@ -56,3 +60,4 @@ type noMetrics struct{}
 
 func (noMetrics) ObserveAdmission(string, string, string, string, time.Duration) {}
 func (noMetrics) ObserveFinding(string)                                          {}
+func (noMetrics) ObserveUnverified(string)                                       {}

@@ -2,11 +2,14 @@ package awsclient
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"strings"
+	"syscall"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
@@ -59,6 +62,11 @@ const (
 // LookupError is the error every failed AWS call is wrapped in. Its message
 // reads "<what>: <class detail>: <cause>", e.g. "describing images in
 // team/app: our credentials are not allowed ecr:DescribeImages: ...".
+//
+// Error is the full text, AWS's own message included, and belongs in the
+// log only: AWS's words can name internal hosts, endpoints, accounts or
+// ARNs. Messages for the user (warnings, denials, findings) use Brief or
+// Cause, which are our fixed words and AWS's error code.
 type LookupError struct {
 	// What names the lookup and its resource, e.g. "describing images in team/app".
 	What string
@@ -88,31 +96,134 @@ func (e *LookupError) Error() string {
 
 func (e *LookupError) Unwrap() error { return e.Err }
 
-// Brief is "ACTION failed: CAUSE", for messages that already say what was
-// being looked up.
-func (e *LookupError) Brief() string { return e.Action + " failed: " + e.Cause() }
+// Brief is "ACTION failed: CAUSE" (or CAUSE when the action is not
+// known), for messages that already say what was being looked up. Like
+// Cause it is safe to show to the user.
+func (e *LookupError) Brief() string {
+	if e.Action == "" {
+		return e.Cause()
+	}
+	return e.Action + " failed: " + e.Cause()
+}
 
-// Cause describes what went wrong in a few words, without the SDK's retry
-// and operation wrapping: the network error, AWS's error code and message,
-// or the HTTP status.
+// Cause says in a few words what went wrong, safe to show to the user: see
+// CauseOf.
 func (e *LookupError) Cause() string {
+	if e.Class == ClassNoCredentials {
+		// The cause may be an answer of the instance metadata service, which
+		// would read as if AWS had refused the call.
+		return "no AWS credentials"
+	}
+	return CauseOf(e.Err)
+}
+
+// CauseOf describes err for a message the user reads (a warning, a
+// denial, a finding) in our fixed words and the error's identifiers only,
+// never its text, which can carry internal host names, endpoints,
+// accounts or ARNs:
+//
+//   - an AWS error: its error code, e.g. AccessDeniedException (without
+//     AWS's message);
+//   - an HTTP error without an AWS error code: its status, e.g. HTTP 503;
+//   - a network error: operation, network and system error without any
+//     address, e.g. "dial tcp: connect: connection refused" or
+//     "dial tcp: lookup: no such host";
+//   - a deadline: "timed out";
+//   - an untrusted TLS certificate: "TLS certificate not trusted";
+//   - one of this package's sentinel errors: its own words;
+//   - anything else: "unexpected error".
+//
+// The full text goes to the log (err.Error()).
+func CauseOf(err error) string {
 	var (
 		opErr   *net.OpError
 		apiErr  smithy.APIError
 		respErr *smithyhttp.ResponseError
+		certErr *tls.CertificateVerificationError
 	)
 	switch {
-	case errors.As(e.Err, &opErr):
-		return opErr.Error()
-	case errors.As(e.Err, &apiErr):
-		if msg := apiErr.ErrorMessage(); msg != "" {
-			return apiErr.ErrorCode() + ": " + msg
-		}
+	case err == nil:
+		return "no error"
+	case errors.Is(err, ErrNotOwnAccount):
+		return ErrNotOwnAccount.Error()
+	case errors.Is(err, ErrRepositoryNotFound):
+		return ErrRepositoryNotFound.Error()
+	case errors.Is(err, ErrRoleNotFound):
+		return ErrRoleNotFound.Error()
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timed out"
+	case errors.Is(err, context.Canceled):
+		return "cancelled"
+	case errors.As(err, &certErr):
+		return "TLS certificate not trusted"
+	case errors.As(err, &opErr):
+		return netCause(opErr)
+	case errors.As(err, &apiErr) && isErrorCode(apiErr.ErrorCode()):
 		return apiErr.ErrorCode()
-	case errors.As(e.Err, &respErr):
+	case errors.As(err, &respErr) && respErr.HTTPStatusCode() != 0:
 		return fmt.Sprintf("HTTP %d", respErr.HTTPStatusCode())
 	}
-	return e.Err.Error()
+	return "unexpected error"
+}
+
+// maxErrorCode bounds an AWS error code shown to the user; real ones are
+// short (RepositoryPolicyNotFoundException has 33 characters).
+const maxErrorCode = 64
+
+// isErrorCode reports whether code looks like an AWS error code
+// (AccessDeniedException, Throttling, InternalFailure, ...): a code comes
+// from the response, and a proxy or an odd endpoint could put anything
+// there.
+func isErrorCode(code string) bool {
+	if code == "" || len(code) > maxErrorCode {
+		return false
+	}
+	for _, r := range code {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '_', r == '-', r == ':', r == '#':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// netCause is a network error without the addresses net.OpError.Error
+// puts in (Source, Addr) and without a DNS error's host name and server:
+// "OP NET: DETAIL", e.g. "dial tcp: connect: connection refused".
+func netCause(op *net.OpError) string {
+	head := op.Op
+	if op.Net != "" {
+		head += " " + op.Net
+	}
+	var (
+		dnsErr  *net.DNSError
+		sysErr  *os.SyscallError
+		errno   syscall.Errno
+		timeout interface{ Timeout() bool }
+	)
+	detail := "network error"
+	switch {
+	case errors.As(op.Err, &dnsErr):
+		switch {
+		case dnsErr.IsNotFound:
+			detail = "lookup: no such host"
+		case dnsErr.IsTimeout:
+			detail = "lookup: i/o timeout"
+		default:
+			detail = "lookup failed"
+		}
+	case errors.As(op.Err, &sysErr) && errors.As(sysErr.Err, &errno):
+		detail = sysErr.Syscall + ": " + errno.Error()
+	case errors.As(op.Err, &errno):
+		detail = errno.Error()
+	case errors.As(op.Err, &timeout) && timeout.Timeout():
+		detail = "i/o timeout"
+	}
+	if head == "" {
+		return detail
+	}
+	return head + ": " + detail
 }
 
 // ClassOf classifies an error returned by Lookups or by an SDK call.

@@ -71,12 +71,12 @@ type imageAnswer struct {
 // look, as the engine does before any rejection, which sees a restore at once.
 func (l *Lookups) DescribeImages(ctx context.Context, r Repository, ids []ImageID) (found []ImageDetail, missing []ImageID, err error) {
 	what := fmt.Sprintf("describing images in %s", r.Name)
-	if _, ok := l.peek(ctx, repoMissingKey(r)); ok {
+	if _, ok := l.peek(ctx, KindImage, repoMissingKey(r)); ok {
 		return nil, nil, &LookupError{What: what, Class: ClassNotFound, Err: ErrRepositoryNotFound}
 	}
 	var todo []ImageID
 	for _, id := range dedupe(ids) {
-		v, ok := l.get(ctx, "image", imageKey(r, id))
+		v, ok := l.get(ctx, KindImage, imageKey(r, id))
 		switch {
 		case !ok:
 			todo = append(todo, id)
@@ -87,7 +87,7 @@ func (l *Lookups) DescribeImages(ctx context.Context, r Repository, ids []ImageI
 		}
 	}
 	for chunk := range slices.Chunk(todo, maxImageIDs) {
-		answers, err := shared(ctx, l, batchKey(r, chunk), what,
+		answers, err := shared(ctx, l, KindImage, batchKey(r, chunk), what,
 			func(ctx context.Context) (map[ImageID]imageAnswer, error) {
 				return l.describeImages(ctx, what, r, chunk)
 			})
@@ -109,13 +109,13 @@ func (l *Lookups) DescribeImages(ctx context.Context, r Repository, ids []ImageI
 // longer) cached, and caches each answer. The re-check makes callers that
 // join after a flight has ended reuse its answers instead of calling again.
 func (l *Lookups) describeImages(ctx context.Context, what string, r Repository, ids []ImageID) (map[ImageID]imageAnswer, error) {
-	if _, ok := l.peek(ctx, repoMissingKey(r)); ok {
+	if _, ok := l.peek(ctx, KindImage, repoMissingKey(r)); ok {
 		return nil, &LookupError{What: what, Class: ClassNotFound, Err: ErrRepositoryNotFound}
 	}
 	known := map[ImageID]imageAnswer{}
 	var ask []ImageID
 	for _, id := range ids {
-		if v, ok := l.peek(ctx, imageKey(r, id)); ok {
+		if v, ok := l.peek(ctx, KindImage, imageKey(r, id)); ok {
 			known[id] = v.(imageAnswer)
 		} else {
 			ask = append(ask, id)

@@ -3,11 +3,13 @@ package awsclient_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/aws/smithy-go"
 
@@ -249,8 +251,14 @@ func TestWithFreshAsksAWSAgainAndRefreshesTheCache(t *testing.T) {
 	if _, missing, _ := e.l.DescribeImages(ctx, teamApp, ids); len(missing) != 1 {
 		t.Fatal("want the cached absence")
 	}
-	// ...a fresh one asks ECR, and its answer replaces the cached one.
-	if found, _, err := e.l.DescribeImages(awsclient.WithFresh(ctx), teamApp, ids); err != nil || len(found) != 1 {
+	// ...so does a fresh one while the answer is younger than the fresh
+	// interval...
+	if _, missing, _ := e.l.DescribeImages(awsclient.WithFresh(ctx), teamApp, ids); len(missing) != 1 {
+		t.Fatal("want the absence fetched just now")
+	}
+	// ...after it, a fresh one asks ECR, and its answer replaces the cached one.
+	e.clock.Advance(awsclient.DefaultFreshInterval)
+	if found, _, err := e.l.DescribeImages(awsclient.WithFresh(ctx, awsclient.KindImage), teamApp, ids); err != nil || len(found) != 1 {
 		t.Fatalf("fresh lookup: found %v, err %v", found, err)
 	}
 	if found, _, _ := e.l.DescribeImages(ctx, teamApp, ids); len(found) != 1 {
@@ -375,6 +383,7 @@ func TestArchivedImagesAreCachedLikeActiveOnes(t *testing.T) {
 	if got := ask(ctx, awsclient.ImageID{Tag: "old"}); got != "ARCHIVED" {
 		t.Errorf("within the TTL: status %q, want the cached ARCHIVED", got)
 	}
+	e.clock.Advance(awsclient.DefaultFreshInterval)
 	if got := ask(awsclient.WithFresh(ctx), awsclient.ImageID{Tag: "old"}); got != "ACTIVE" {
 		t.Errorf("fresh: status %q, want ACTIVE", got)
 	}
@@ -383,5 +392,87 @@ func TestArchivedImagesAreCachedLikeActiveOnes(t *testing.T) {
 	}
 	if got := e.ecr.Calls("DescribeImages"); got != 2 {
 		t.Errorf("%d calls, want 2", got)
+	}
+}
+
+func TestWithFreshAsksOnlyForTheKindsNamed(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv()
+	ids := []awsclient.ImageID{{Tag: "v1"}}
+	if _, _, err := e.l.DescribeImages(ctx, teamApp, ids); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.l.RepositoryPolicy(ctx, teamApp); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(awsclient.DefaultFreshInterval)
+	fresh := awsclient.WithFresh(ctx, awsclient.KindRepositoryPolicy)
+	for range 3 {
+		if _, _, err := e.l.DescribeImages(fresh, teamApp, ids); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := e.l.RepositoryPolicy(fresh, teamApp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The images were not named: cached. The policy was: asked once, then
+	// fresh enough for the rest of the interval.
+	if got := e.ecr.Calls("DescribeImages"); got != 1 {
+		t.Errorf("DescribeImages calls = %d, want 1", got)
+	}
+	if got := e.ecr.Calls("GetRepositoryPolicy"); got != 2 {
+		t.Errorf("GetRepositoryPolicy calls = %d, want 2", got)
+	}
+}
+
+func TestNoLookupStartsAfterTheCallersDeadline(t *testing.T) {
+	e := newEnv()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, _, err := e.l.DescribeImages(ctx, teamApp, []awsclient.ImageID{{Tag: "v1"}})
+	if awsclient.ClassOf(err) != awsclient.ClassTimeout {
+		t.Fatalf("err = %v, want a timeout", err)
+	}
+	if got := e.ecr.Calls("DescribeImages"); got != 0 {
+		t.Fatalf("a lookup for an ended admission made %d calls", got)
+	}
+}
+
+// countingECR records the most DescribeImages calls it saw at once.
+type countingECR struct {
+	awsclient.ECRAPI
+	mu        sync.Mutex
+	now, peak int
+}
+
+func (c *countingECR) DescribeImages(ctx context.Context, in *ecr.DescribeImagesInput, _ ...func(*ecr.Options)) (*ecr.DescribeImagesOutput, error) {
+	c.mu.Lock()
+	c.now++
+	c.peak = max(c.peak, c.now)
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.now--
+		c.mu.Unlock()
+	}()
+	time.Sleep(5 * time.Millisecond)
+	return c.ECRAPI.DescribeImages(ctx, in)
+}
+
+func TestCallsInFlightAreBoundedAcrossCallers(t *testing.T) {
+	e := newEnv()
+	counting := &countingECR{ECRAPI: e.ecr}
+	l := awsclient.NewLookups(&fake.Clients{ECRClient: counting, IAMClient: e.iam, STSClient: e.sts},
+		awsclient.Options{MaxConcurrentCalls: 3, CallTimeout: time.Minute})
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Go(func() {
+			// Distinct tags: nothing is shared or cached between callers.
+			_, _, _ = l.DescribeImages(t.Context(), teamApp, []awsclient.ImageID{{Tag: fmt.Sprintf("t%d", i)}})
+		})
+	}
+	wg.Wait()
+	if counting.peak > 3 || counting.peak == 0 {
+		t.Fatalf("%d calls in flight at once, want between 1 and 3", counting.peak)
 	}
 }

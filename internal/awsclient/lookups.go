@@ -5,6 +5,7 @@ import (
 	"time"
 
 	gocache "github.com/patrickmn/go-cache"
+	"golang.org/x/sync/semaphore"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -38,6 +39,17 @@ func DefaultTTLs() TTLs {
 // calls and still answer in time.
 const DefaultCallTimeout = 2 * time.Second
 
+// DefaultFreshInterval is how long an answer counts as fresh for a
+// re-verification: short enough that a fix is seen on the next try, long
+// enough that a CI loop re-applying a rejected object every second costs
+// IAM (whose quotas are account-wide) one call per lookup every 5 seconds.
+const DefaultFreshInterval = 5 * time.Second
+
+// DefaultMaxConcurrentCalls bounds the AWS calls in flight: enough for a
+// cold burst of admissions, far below the SDK's connection limits and AWS's
+// per-account request rates.
+const DefaultMaxConcurrentCalls = 64
+
 // Options configure Lookups. The zero value gives the defaults.
 type Options struct {
 	TTL TTLs
@@ -45,6 +57,18 @@ type Options struct {
 	// leave room below the webhook's timeoutSeconds for several sequential
 	// calls. Default 2s.
 	CallTimeout time.Duration
+	// FreshInterval: a WithFresh lookup reuses an answer fetched less than
+	// this long ago, so re-verifying repeated rejections costs at most one
+	// AWS call per lookup per interval. Zero means DefaultFreshInterval;
+	// negative asks AWS every time.
+	FreshInterval time.Duration
+	// MaxConcurrentCalls bounds the AWS calls in flight at once, across all
+	// callers: work that outlives the admissions that asked for it (calls
+	// finish to warm the cache) cannot grow without bound. Callers queue
+	// first in, first out; as the engine keeps only a few lookups of one
+	// check in flight at a time, one huge object cannot starve the others.
+	// Zero means DefaultMaxConcurrentCalls.
+	MaxConcurrentCalls int
 	// Observer receives call and cache reports; default NopObserver.
 	Observer Observer
 	// Clock measures TTLs and call durations; default RealClock.
@@ -58,6 +82,10 @@ func (o Options) withDefaults() Options {
 	o.TTL.NotFound = orDefault(o.TTL.NotFound, d.NotFound)
 	o.TTL.Policy = orDefault(o.TTL.Policy, d.Policy)
 	o.CallTimeout = orDefault(o.CallTimeout, DefaultCallTimeout)
+	o.FreshInterval = orDefault(o.FreshInterval, DefaultFreshInterval)
+	if o.MaxConcurrentCalls <= 0 {
+		o.MaxConcurrentCalls = DefaultMaxConcurrentCalls
+	}
 	if o.Observer == nil {
 		o.Observer = NopObserver{}
 	}
@@ -90,6 +118,8 @@ type Lookups struct {
 	opts    Options
 	cache   *gocache.Cache
 	flights singleflight.Group
+	// calls holds one slot per AWS call in flight (Options.MaxConcurrentCalls).
+	calls *semaphore.Weighted
 }
 
 // NewLookups returns Lookups over clients.
@@ -101,56 +131,64 @@ func NewLookups(clients Clients, o Options) *Lookups {
 		// Expiry is judged against the injected clock (see entry); go-cache's
 		// own expiry, a little later, only frees memory.
 		cache: gocache.New(gocache.NoExpiration, 10*time.Minute),
+		calls: semaphore.NewWeighted(int64(o.MaxConcurrentCalls)),
 	}
 }
 
-// entry is a cached answer with its expiry on the injected clock.
+// entry is a cached answer with when it was fetched and when it expires,
+// on the injected clock.
 type entry struct {
 	val     any
+	fetched time.Time
 	expires time.Time
 }
 
 // get returns a live cached value and reports the hit or miss for kind.
-// Under WithFresh every read is a miss.
-func (l *Lookups) get(ctx context.Context, kind, key string) (any, bool) {
-	if v, ok := l.peek(ctx, key); ok {
-		l.opts.Observer.CacheHit(kind)
+func (l *Lookups) get(ctx context.Context, kind Kind, key string) (any, bool) {
+	if v, ok := l.peek(ctx, kind, key); ok {
+		l.opts.Observer.CacheHit(string(kind))
 		return v, true
 	}
-	l.opts.Observer.CacheMiss(kind)
+	l.opts.Observer.CacheMiss(string(kind))
 	return nil, false
 }
 
-// peek is get without the report, for the re-check inside a flight.
-func (l *Lookups) peek(ctx context.Context, key string) (any, bool) {
-	if isFresh(ctx) {
+// peek is get without the report, for the re-check inside a flight. Under
+// WithFresh for kind only an answer younger than FreshInterval counts.
+func (l *Lookups) peek(ctx context.Context, kind Kind, key string) (any, bool) {
+	v, ok := l.cache.Get(key)
+	if !ok {
 		return nil, false
 	}
-	if v, ok := l.cache.Get(key); ok {
-		if e := v.(entry); l.opts.Clock.Now().Before(e.expires) {
-			return e.val, true
-		}
+	e := v.(entry)
+	now := l.opts.Clock.Now()
+	switch {
+	case !now.Before(e.expires):
+		return nil, false
+	case isFresh(ctx, kind) && now.Sub(e.fetched) >= l.opts.FreshInterval:
+		return nil, false
 	}
-	return nil, false
+	return e.val, true
 }
 
 func (l *Lookups) put(key string, val any, ttl time.Duration) {
 	if ttl <= 0 {
 		return
 	}
-	l.cache.Set(key, entry{val: val, expires: l.opts.Clock.Now().Add(ttl)}, ttl+time.Minute)
+	now := l.opts.Clock.Now()
+	l.cache.Set(key, entry{val: val, fetched: now, expires: now.Add(ttl)}, ttl+time.Minute)
 }
 
 // cached returns the cached answer under key or computes it with fetch,
 // once for all concurrent callers (see shared). ttl says how long a result
 // is kept; errors are not kept.
-func cached[T any](ctx context.Context, l *Lookups, kind, key, what string, ttl func(T) time.Duration, fetch func(context.Context) (T, error)) (T, error) {
+func cached[T any](ctx context.Context, l *Lookups, kind Kind, key, what string, ttl func(T) time.Duration, fetch func(context.Context) (T, error)) (T, error) {
 	if v, ok := l.get(ctx, kind, key); ok {
 		return v.(T), nil
 	}
-	return shared(ctx, l, key, what, func(ctx context.Context) (T, error) {
+	return shared(ctx, l, kind, key, what, func(ctx context.Context) (T, error) {
 		// A flight that ended between our miss and this one may have filled it.
-		if v, ok := l.peek(ctx, key); ok {
+		if v, ok := l.peek(ctx, kind, key); ok {
 			return v.(T), nil
 		}
 		v, err := fetch(ctx)
@@ -167,11 +205,16 @@ func cached[T any](ctx context.Context, l *Lookups, kind, key, what string, ttl 
 // has its own deadline), so one caller giving up does not fail the others;
 // each caller still returns as soon as its own context ends, with a
 // ClassTimeout error about what. A WithFresh caller never joins a flight of
-// ordinary callers, which may be answered from the cache.
-func shared[T any](ctx context.Context, l *Lookups, key, what string, fetch func(context.Context) (T, error)) (T, error) {
+// ordinary callers, which may be answered from the cache. A caller whose
+// context has ended starts nothing: no lookup begins after the admission
+// that wanted it has answered.
+func shared[T any](ctx context.Context, l *Lookups, kind Kind, key, what string, fetch func(context.Context) (T, error)) (T, error) {
 	var zero T
+	if err := ctx.Err(); err != nil {
+		return zero, &LookupError{What: what, Class: ClassTimeout, Err: err}
+	}
 	detached := context.WithoutCancel(ctx) // keeps values, WithFresh included
-	if isFresh(ctx) {
+	if isFresh(ctx, kind) {
 		key += "|fresh"
 	}
 	ch := l.flights.DoChan(key, func() (any, error) {
@@ -188,10 +231,16 @@ func shared[T any](ctx context.Context, l *Lookups, key, what string, fetch func
 	}
 }
 
-// call runs one AWS call under the per-call deadline and reports it.
+// call runs one AWS call under the per-call deadline, which includes the
+// wait for a slot among MaxConcurrentCalls, and reports it.
 func call[T any](ctx context.Context, l *Lookups, operation string, f func(context.Context) (T, error)) (T, error) {
 	ctx, cancel := context.WithTimeout(ctx, l.opts.CallTimeout)
 	defer cancel()
+	if err := l.calls.Acquire(ctx, 1); err != nil {
+		var zero T
+		return zero, err
+	}
+	defer l.calls.Release(1)
 	start := l.opts.Clock.Now()
 	v, err := f(ctx)
 	l.opts.Observer.ObserveCall(operation, string(ClassOf(err)), l.opts.Clock.Now().Sub(start))

@@ -32,7 +32,7 @@ func (l *Lookups) policyTTL(a policyAnswer) time.Duration {
 // not exist gives an error wrapping ErrRepositoryNotFound.
 func (l *Lookups) RepositoryPolicy(ctx context.Context, r Repository) (text string, found bool, err error) {
 	what := fmt.Sprintf("getting the repository policy of %s", r.Name)
-	a, err := cached(ctx, l, "repository_policy", key("repopolicy", r.Region, r.Account, r.Name), what, l.policyTTL,
+	a, err := cached(ctx, l, KindRepositoryPolicy, key("repopolicy", r.Region, r.Account, r.Name), what, l.policyTTL,
 		func(ctx context.Context) (policyAnswer, error) {
 			client, err := l.clients.ECR(r.Region, r.Account)
 			if err != nil {
@@ -65,7 +65,7 @@ func (l *Lookups) RepositoryPolicy(ctx context.Context, r Repository) (text stri
 // configured for it, or the error wraps ErrNotOwnAccount.
 func (l *Lookups) RegistryPolicy(ctx context.Context, r Registry) (text string, found bool, err error) {
 	what := fmt.Sprintf("getting the registry policy of %s in %s", r.Account, r.Region)
-	a, err := cached(ctx, l, "registry_policy", key("regpolicy", r.Region, r.Account), what, l.policyTTL,
+	a, err := cached(ctx, l, KindRegistryPolicy, key("regpolicy", r.Region, r.Account), what, l.policyTTL,
 		func(ctx context.Context) (policyAnswer, error) {
 			client, err := l.ownRegistryClient(ctx, what, "ecr:GetRegistryPolicy", r)
 			if err != nil {
@@ -104,7 +104,7 @@ const (
 // account's credentials (ErrNotOwnAccount otherwise).
 func (l *Lookups) RegistryPolicyScope(ctx context.Context, r Registry) (string, error) {
 	what := fmt.Sprintf("getting the registry policy scope of %s in %s", r.Account, r.Region)
-	return cached(ctx, l, "registry_policy_scope", key("scope", r.Region, r.Account), what, fixed[string](l.opts.TTL.Policy),
+	return cached(ctx, l, KindRegistryPolicyScope, key("scope", r.Region, r.Account), what, fixed[string](l.opts.TTL.Policy),
 		func(ctx context.Context) (string, error) {
 			client, err := l.ownRegistryClient(ctx, what, "ecr:GetAccountSetting", r)
 			if err != nil {
@@ -139,7 +139,7 @@ type PullThroughCacheRule struct {
 // prefix may legitimately not exist yet, since the first pull creates it.
 func (l *Lookups) PullThroughCacheRules(ctx context.Context, r Registry) ([]PullThroughCacheRule, error) {
 	what := fmt.Sprintf("listing the pull-through-cache rules of %s in %s", r.Account, r.Region)
-	return cached(ctx, l, "pull_through_cache_rules", key("ptc", r.Region, r.Account), what, fixed[[]PullThroughCacheRule](l.opts.TTL.Policy),
+	return cached(ctx, l, KindPullThroughCacheRules, key("ptc", r.Region, r.Account), what, fixed[[]PullThroughCacheRule](l.opts.TTL.Policy),
 		func(ctx context.Context) ([]PullThroughCacheRule, error) {
 			client, err := l.clients.ECR(r.Region, r.Account)
 			if err != nil {
@@ -170,7 +170,7 @@ func (l *Lookups) PullThroughCacheRules(ctx context.Context, r Registry) ([]Pull
 // it, otherwise our own account.
 func (l *Lookups) CallerAccount(ctx context.Context, account string) (string, error) {
 	what := "getting our caller identity"
-	return cached(ctx, l, "caller_identity", key("caller", account), what, fixed[string](l.opts.TTL.Policy),
+	return cached(ctx, l, KindCallerIdentity, key("caller", account), what, fixed[string](l.opts.TTL.Policy),
 		func(ctx context.Context) (string, error) {
 			client, err := l.clients.STS(account)
 			if err != nil {

@@ -57,7 +57,7 @@ func (l *Lookups) RolePolicies(ctx context.Context, roleARN string) (RolePolicie
 		rp      RolePolicies
 		missing bool
 	}
-	a, err := cached(ctx, l, "role", key("role", roleARN), what,
+	a, err := cached(ctx, l, KindRole, key("role", roleARN), what,
 		func(a answer) time.Duration {
 			if a.missing {
 				return l.opts.TTL.NotFound
@@ -160,7 +160,7 @@ func (l *Lookups) fetchRole(ctx context.Context, client IAMAPI, what, roleARN, n
 // managedPolicy returns a managed policy's default version, cached by ARN.
 func (l *Lookups) managedPolicy(ctx context.Context, client IAMAPI, arn string) (Policy, error) {
 	what := fmt.Sprintf("reading managed policy %s", arn)
-	return cached(ctx, l, "managed_policy", key("managed", arn), what, fixed[Policy](l.opts.TTL.Policy),
+	return cached(ctx, l, KindManagedPolicy, key("managed", arn), what, fixed[Policy](l.opts.TTL.Policy),
 		func(ctx context.Context) (Policy, error) {
 			p, err := call(ctx, l, "GetPolicy", func(ctx context.Context) (*iam.GetPolicyOutput, error) {
 				return client.GetPolicy(ctx, &iam.GetPolicyInput{PolicyArn: aws.String(arn)})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -58,7 +59,10 @@ could not be decided or looked up, 2 for usage errors.`,
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), o.Timeout)
 			defer cancel()
-			engine, err := buildEngine(ctx, o.Engine, nil, nil)
+			// AWS's own error text is in no finding: a warning on stderr
+			// gives it to the person running check.
+			logger := slog.New(slog.NewTextHandler(s.Err, &slog.HandlerOptions{Level: slog.LevelWarn}))
+			engine, err := buildEngine(ctx, o.Engine, nil, logger)
 			if err != nil {
 				return &exitError{code: ExitUsage, err: err}
 			}

@@ -33,7 +33,10 @@ func buildEngine(ctx context.Context, o EngineOptions, observer awsclient.Observ
 		return nil, fmt.Errorf("building AWS clients: %w", err)
 	}
 	ttls, resultTTL := o.Cache.ttls()
-	lookups := awsclient.NewLookups(factory, awsclient.Options{TTL: ttls, CallTimeout: o.CallTimeout, Observer: observer})
+	lookups := awsclient.NewLookups(factory, awsclient.Options{
+		TTL: ttls, CallTimeout: o.CallTimeout, Observer: observer,
+		FreshInterval: o.Cache.freshInterval(), MaxConcurrentCalls: o.MaxConcurrentCalls,
+	})
 	engine, err := preflight.New(preflight.Options{
 		Lookups:   lookups,
 		Context:   o.Context,

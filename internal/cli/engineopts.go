@@ -32,6 +32,8 @@ type EngineOptions struct {
 	Cache CacheOptions
 	// CallTimeout bounds each AWS call, retries included.
 	CallTimeout time.Duration
+	// MaxConcurrentCalls bounds the AWS calls in flight across admissions.
+	MaxConcurrentCalls int
 	// MaxAttempts bounds each AWS call's tries (the first included).
 	MaxAttempts int
 
@@ -49,6 +51,9 @@ type CacheOptions struct {
 	// Result is how long a whole "pullable" or "skipped" answer is reused.
 	// Not-pullable answers are never reused: they are re-verified.
 	Result time.Duration
+	// Reverify is how old an answer a rejection's re-verification may
+	// reuse: at most one fresh AWS call per deciding lookup per interval.
+	Reverify time.Duration
 }
 
 // NewEngineOptions returns EngineOptions with the defaults.
@@ -58,10 +63,11 @@ func NewEngineOptions() EngineOptions {
 	return EngineOptions{
 		Cache: CacheOptions{
 			ImageByDigest: ttl.ImageByDigest, ImageByTag: ttl.ImageByTag, NotFound: ttl.NotFound, Policy: ttl.Policy,
-			Result: preflight.DefaultResultTTL,
+			Result: preflight.DefaultResultTTL, Reverify: awsclient.DefaultFreshInterval,
 		},
-		CallTimeout: awsclient.DefaultCallTimeout,
-		MaxAttempts: retry.MaxAttempts,
+		MaxConcurrentCalls: awsclient.DefaultMaxConcurrentCalls,
+		CallTimeout:        awsclient.DefaultCallTimeout,
+		MaxAttempts:        retry.MaxAttempts,
 	}
 }
 
@@ -86,6 +92,10 @@ func (o *EngineOptions) AddFlags(fs *pflag.FlagSet) {
 		"reuse repository, registry and role policies this long"+cacheOff)
 	fs.DurationVar(&o.Cache.Result, "cache-ttl-result", o.Cache.Result,
 		"reuse a whole pullable or skipped answer this long (not-pullable answers are always re-verified)"+cacheOff)
+	fs.DurationVar(&o.Cache.Reverify, "reverify-interval", o.Cache.Reverify,
+		"re-verify a rejection with fresh AWS data at most this often per deciding lookup (a fix is seen on the first try after it); 0 re-verifies every rejection")
+	fs.IntVar(&o.MaxConcurrentCalls, "aws-max-concurrent-calls", o.MaxConcurrentCalls,
+		"AWS calls in flight at once, across all admissions (calls that outlive an admission finish to warm the cache)")
 	fs.DurationVar(&o.CallTimeout, "aws-call-timeout", o.CallTimeout,
 		"give up on one AWS call (retries included) after this long")
 	fs.IntVar(&o.MaxAttempts, "aws-max-attempts", o.MaxAttempts,
@@ -103,10 +113,14 @@ func (o *EngineOptions) Validate() error {
 	for name, d := range map[string]time.Duration{
 		"--cache-ttl-image-digest": o.Cache.ImageByDigest, "--cache-ttl-image-tag": o.Cache.ImageByTag,
 		"--cache-ttl-not-found": o.Cache.NotFound, "--cache-ttl-policy": o.Cache.Policy, "--cache-ttl-result": o.Cache.Result,
+		"--reverify-interval": o.Cache.Reverify,
 	} {
 		if d < 0 {
 			errs = append(errs, fmt.Errorf("%s %s: must not be negative (0 turns the cache off)", name, d))
 		}
+	}
+	if o.MaxConcurrentCalls < 1 {
+		errs = append(errs, fmt.Errorf("--aws-max-concurrent-calls %d: must be positive", o.MaxConcurrentCalls))
 	}
 	if o.CallTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("--aws-call-timeout %s: must be positive", o.CallTimeout))
@@ -115,6 +129,15 @@ func (o *EngineOptions) Validate() error {
 		errs = append(errs, fmt.Errorf("--aws-max-attempts %d: want 1 to 10", o.MaxAttempts))
 	}
 	return errors.Join(errs...)
+}
+
+// freshInterval translates --reverify-interval (0: re-verify every
+// rejection) into awsclient's convention (negative: never reuse).
+func (c CacheOptions) freshInterval() time.Duration {
+	if c.Reverify == 0 {
+		return -1
+	}
+	return c.Reverify
 }
 
 // ttls translates the cache flags, where 0 turns a cache off, into the

@@ -1,12 +1,14 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/signal"
 	"slices"
+	"sync"
 	"syscall"
 	"time"
 
@@ -29,6 +31,7 @@ type ServeOptions struct {
 	AdmissionTimeout        time.Duration
 	AllowSkipAnnotation     *bool // nil: allowed in warn mode only
 	MaxConcurrentAdmissions int
+	MaxImagesPerObject      int
 
 	// Operations.
 	Standalone             bool
@@ -53,6 +56,7 @@ func NewServeOptions() *ServeOptions {
 		Mode:                    webhook.ModeWarn,
 		AdmissionTimeout:        webhook.DefaultTimeout,
 		MaxConcurrentAdmissions: webhook.DefaultMaxConcurrent,
+		MaxImagesPerObject:      webhook.DefaultMaxImages,
 		MetricsBindAddress:      ":8080",
 		HealthProbeBindAddress:  ":8081",
 		ShutdownDelay:           5 * time.Second,
@@ -86,13 +90,14 @@ roles: no API server access, so namespace labels are ignored.`,
 				return usageError("%s", joinLines(err))
 			}
 			log := newLogger(s.Err, o.LogFormat, o.Verbosity)
-			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
+			sigs := make(chan os.Signal, 2)
+			signal.Notify(sigs, syscall.SIGTERM, os.Interrupt)
+			defer signal.Stop(sigs)
+			ctx, stop := onShutdownSignal(cmd.Context(), sigs, func(sig os.Signal) {
+				log.Info("second signal; exiting at once", "signal", sig.String())
+				os.Exit(ExitFail)
+			})
 			defer stop()
-			go func() {
-				// After the first signal, a second one stops the process at once.
-				<-ctx.Done()
-				stop()
-			}()
 			if err := runServe(ctx, o, deps, log); err != nil {
 				return &exitError{code: ExitFail, err: err}
 			}
@@ -101,6 +106,49 @@ roles: no API server access, so namespace labels are ignored.`,
 	}
 	groupedFlags(cmd, o.flagGroups()...)
 	return cmd
+}
+
+// onShutdownSignal returns a context that ends at the first signal on sigs:
+// serve then drains (see drain). A second signal calls exit, for an operator
+// who will not wait for the drain. stop ends the watch.
+func onShutdownSignal(parent context.Context, sigs <-chan os.Signal, exit func(os.Signal)) (ctx context.Context, stop func()) {
+	ctx, cancel := context.WithCancel(parent)
+	done := make(chan struct{})
+	stopped := func() bool {
+		select {
+		case <-done:
+			return true
+		default:
+			return false
+		}
+	}
+	go func() {
+		// A signal that arrives with stop wins nothing: select picks at
+		// random among ready cases, so stop is checked after each one.
+		select {
+		case <-sigs:
+		case <-done:
+			return
+		}
+		if stopped() {
+			return
+		}
+		cancel()
+		select {
+		case sig := <-sigs:
+			if !stopped() {
+				exit(sig)
+			}
+		case <-done:
+		}
+	}()
+	var once sync.Once
+	return ctx, func() {
+		once.Do(func() {
+			close(done)
+			cancel()
+		})
+	}
 }
 
 func (o *ServeOptions) flagGroups() []flagGroup {
@@ -118,7 +166,9 @@ func (o *ServeOptions) flagGroups() []flagGroup {
 	optionalBoolVar(adm, &o.AllowSkipAnnotation, "allow-skip-annotation",
 		"honour "+webhook.SkipAnnotation+`: "true" on workloads (default: true in warn mode, false otherwise)`)
 	adm.IntVar(&o.MaxConcurrentAdmissions, "max-concurrent-admissions", o.MaxConcurrentAdmissions,
-		"admissions checked at once; beyond it requests wait briefly, then are allowed with a warning")
+		"distinct admissions checked at once (identical ones share one check); beyond it requests wait briefly, then are allowed with a warning")
+	adm.IntVar(&o.MaxImagesPerObject, "max-images-per-object", o.MaxImagesPerObject,
+		"distinct images checked in one object; the rest are named in a warning, not checked")
 
 	ops := newFlagSet("operations")
 	ops.BoolVar(&o.Standalone, "standalone", o.Standalone, "serve without the Kubernetes API: static node roles and certificate files only; namespace mode labels are ignored")
@@ -126,7 +176,8 @@ func (o *ServeOptions) flagGroups() []flagGroup {
 	ops.StringVar(&o.MetricsBindAddress, "metrics-bind-address", o.MetricsBindAddress, `address of the Prometheus /metrics endpoint; "0" disables it`)
 	ops.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", o.HealthProbeBindAddress, `address of /healthz and /readyz; "0" disables them`)
 	ops.DurationVar(&o.ShutdownDelay, "shutdown-delay", o.ShutdownDelay,
-		"on SIGTERM, keep serving this long while reporting not ready, so endpoints drain before the server stops")
+		"on SIGTERM, keep serving this long while reporting not ready, so endpoints drain before the server stops; "+
+			"then admissions in flight finish (at most --admission-timeout + 1s). A second signal exits at once")
 	choiceVar(&o.rejected, ops, &o.LogFormat, "log-format", "", "log format: json or text", logJSON, logText)
 	ops.IntVarP(&o.Verbosity, "verbosity", "v", o.Verbosity, "log verbosity; 1 logs every admission")
 
@@ -160,6 +211,9 @@ func (o *ServeOptions) Validate() error {
 	}
 	if o.MaxConcurrentAdmissions < 1 {
 		errs = append(errs, fmt.Errorf("--max-concurrent-admissions %d must be at least 1", o.MaxConcurrentAdmissions))
+	}
+	if o.MaxImagesPerObject < 1 {
+		errs = append(errs, fmt.Errorf("--max-images-per-object %d must be at least 1", o.MaxImagesPerObject))
 	}
 	if o.ShutdownDelay < 0 || o.ShutdownDelay > 5*time.Minute {
 		errs = append(errs, fmt.Errorf("--shutdown-delay %v must be between 0 and 5m", o.ShutdownDelay))
@@ -196,6 +250,7 @@ func (o *ServeOptions) webhookOptions(checker webhook.Checker, metrics webhook.M
 		AllowSkip:     o.AllowSkipAnnotation,
 		Timeout:       o.AdmissionTimeout,
 		MaxConcurrent: o.MaxConcurrentAdmissions,
+		MaxImages:     o.MaxImagesPerObject,
 		Metrics:       metrics,
 	}
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
@@ -11,12 +12,12 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
-	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/ecr-preflight/ecr-preflight/certs"
 	"github.com/ecr-preflight/ecr-preflight/webhook"
@@ -38,7 +39,10 @@ func runManager(ctx context.Context, o *ServeOptions, wopts webhook.Options, fil
 		Logger:                 log,
 		Metrics:                metricsserver.Options{BindAddress: o.MetricsBindAddress},
 		HealthProbeBindAddress: o.HealthProbeBindAddress,
-		WebhookServer:          crwebhook.NewServer(crwebhook.Options{Host: o.BindAddress, Port: o.Port, TLSOpts: o.tlsOptions(files)}),
+		WebhookServer:          newWebhookServer(o, files, d, log),
+		// The webhook server bounds its own stop at d.grace; the extra
+		// second covers stopping the caches and the other runnables first.
+		GracefulShutdownTimeout: ptr.To(d.grace + time.Second),
 		// Every replica serves; nothing here needs a leader.
 		LeaderElection: false,
 		Cache:          cache.Options{DefaultTransform: cache.TransformStripManagedFields()},

@@ -12,16 +12,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
-	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/ecr-preflight/ecr-preflight/certs"
 	"github.com/ecr-preflight/ecr-preflight/webhook"
 )
 
-// runStandalone serves admission on a bare webhook.Server, with health and
+// runStandalone serves admission on a bare webhook server, with health and
 // metrics on small HTTP servers of their own: no manager, no API server.
 func runStandalone(ctx context.Context, o *ServeOptions, wopts webhook.Options, files *certs.Files, d *drain, reg registry, log logr.Logger) error {
-	srv := crwebhook.NewServer(crwebhook.Options{Host: o.BindAddress, Port: o.Port, TLSOpts: o.tlsOptions(files)})
+	srv := newWebhookServer(o, files, d, log)
 	if err := webhook.RegisterWithServer(srv, wopts); err != nil {
 		return err
 	}

@@ -67,6 +67,16 @@ type standalone struct {
 
 func startStandalone(t *testing.T, mode webhook.Mode, shutdownDelay time.Duration) *standalone {
 	t.Helper()
+	return startStandaloneWith(t, seedChecker{}, func(o *ServeOptions) {
+		o.Mode = mode
+		o.ShutdownDelay = shutdownDelay
+	})
+}
+
+// startStandaloneWith starts serve --standalone with checker, on flags
+// that set may change.
+func startStandaloneWith(t *testing.T, checker webhook.Checker, set func(*ServeOptions)) *standalone {
+	t.Helper()
 	dir := t.TempDir()
 	first, err := certstest.Write(dir, "first")
 	if err != nil {
@@ -77,11 +87,10 @@ func startStandalone(t *testing.T, mode webhook.Mode, shutdownDelay time.Duratio
 	o.BindAddress = "127.0.0.1"
 	o.Port = loopback.Port(t)
 	o.CertDir = dir
-	o.Mode = mode
 	o.NodeRoleARNs = []string{seedRole}
 	o.MetricsBindAddress = fmt.Sprintf("127.0.0.1:%d", loopback.Port(t))
 	o.HealthProbeBindAddress = fmt.Sprintf("127.0.0.1:%d", loopback.Port(t))
-	o.ShutdownDelay = shutdownDelay
+	set(o)
 	if err := o.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +108,7 @@ func startStandalone(t *testing.T, mode webhook.Mode, shutdownDelay time.Duratio
 			TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
 		}},
 	}
-	deps := serveDeps{checker: seedChecker{}, registry: prometheus.NewRegistry(), certPoll: 100 * time.Millisecond}
+	deps := serveDeps{checker: checker, registry: prometheus.NewRegistry(), certPoll: 100 * time.Millisecond}
 	go func() { s.done <- runServe(ctx, o, deps, logr.Discard()) }()
 	t.Cleanup(func() {
 		cancel()

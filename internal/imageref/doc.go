@@ -15,6 +15,9 @@
 // Kind NotECR and a SkipReason, because the preflight has nothing to check
 // for them. Parse fails only for references the kubelet could not pull
 // either: unparsable text, or an ECR-shaped host that is malformed.
+// A string longer than the grammar allows (MaxReferenceLength, from the
+// name, tag, digest and host bounds) is rejected by its length before
+// anything scans it, so a hostile megabyte costs a comparison.
 //
 // The package is pure: no I/O, no AWS calls. Whether a repository is a
 // pull-through-cache repository is registry configuration; this package only

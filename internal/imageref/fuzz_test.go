@@ -16,6 +16,9 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		img, err := Parse(s)
+		if len(s) > MaxReferenceLength && err == nil {
+			t.Fatalf("Parse accepted a reference of %d bytes, longer than MaxReferenceLength", len(s))
+		}
 		if err != nil {
 			if !errors.Is(err, ErrInvalidReference) {
 				t.Fatalf("Parse(%q) error %v does not wrap ErrInvalidReference", s, err)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/distribution/reference"
 )
@@ -46,8 +47,25 @@ type InvalidReferenceError struct {
 	Cause     error
 }
 
+// Error quotes the reference, shortened when it is longer than any
+// pullable one: an error message must not carry a hostile megabyte.
 func (e *InvalidReferenceError) Error() string {
-	return fmt.Sprintf("%v %q: %v", ErrInvalidReference, e.Reference, e.Cause)
+	return fmt.Sprintf("%v %s: %v", ErrInvalidReference, QuoteShort(e.Reference), e.Cause)
+}
+
+// QuoteShort quotes a reference for a message: whole (as %q would) when it
+// is no longer than MaxReferenceLength, else its first 64 bytes, an
+// ellipsis and its length, so a message about a hostile string stays short.
+func QuoteShort(ref string) string {
+	if len(ref) <= MaxReferenceLength {
+		return fmt.Sprintf("%q", ref)
+	}
+	const head = 64
+	cut := head
+	for cut > 0 && !utf8.RuneStart(ref[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%q (%d bytes)", ref[:cut]+"...", len(ref))
 }
 
 // Is makes errors.Is(err, ErrInvalidReference) true.
@@ -97,6 +115,12 @@ type Image struct {
 // Kind NotECR and a SkipReason.
 func Parse(s string) (Image, error) {
 	img := Image{Original: s}
+	// The lengths first, before anything scans the string: a reference the
+	// grammar cannot hold is rejected for the price of a comparison, and the
+	// grammar's regular expressions only ever see short input.
+	if err := checkLengths(s); err != nil {
+		return img, &InvalidReferenceError{Reference: s, Cause: err}
+	}
 	if !strings.Contains(s, "/") {
 		// Docker would read a bare ECR host as a Docker Hub repository.
 		host, _, _ := strings.Cut(strings.Split(s, "@")[0], ":")

@@ -14,6 +14,7 @@ type Recorder struct {
 	admissions        *prometheus.CounterVec
 	admissionDuration *prometheus.HistogramVec
 	findings          *prometheus.CounterVec
+	unverified        *prometheus.CounterVec
 	awsCalls          *prometheus.CounterVec
 	awsCallDuration   *prometheus.HistogramVec
 	cacheRequests     *prometheus.CounterVec
@@ -45,6 +46,10 @@ func NewRecorder(reg prometheus.Registerer) (*Recorder, error) {
 			Name: "ecr_preflight_findings_total",
 			Help: "Findings reported by the preflight engine during admission, by finding code.",
 		}, []string{"code"}),
+		unverified: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ecr_preflight_admissions_unverified_total",
+			Help: "Admissions allowed without a verdict for some image, by reason: overload (no concurrency slot), timeout (the budget ran out), error (a failure of our own), too_many_images (beyond --max-images-per-object).",
+		}, []string{"reason"}),
 		awsCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ecr_preflight_aws_calls_total",
 			Help: "AWS API calls made, by operation and outcome.",
@@ -66,6 +71,9 @@ func NewRecorder(reg prometheus.Registerer) (*Recorder, error) {
 	}
 	if err == nil {
 		r.findings, err = register(reg, r.findings)
+	}
+	if err == nil {
+		r.unverified, err = register(reg, r.unverified)
 	}
 	if err == nil {
 		r.awsCalls, err = register(reg, r.awsCalls)
@@ -106,6 +114,12 @@ func (r *Recorder) ObserveAdmission(kind, operation, mode, decision string, d ti
 // ObserveFinding records one finding of the engine.
 func (r *Recorder) ObserveFinding(code string) {
 	r.findings.WithLabelValues(code).Inc()
+}
+
+// ObserveUnverified records an admission that let images through without
+// a verdict, and why.
+func (r *Recorder) ObserveUnverified(reason string) {
+	r.unverified.WithLabelValues(reason).Inc()
 }
 
 // ObserveCall records one AWS API call: outcome is a small fixed set

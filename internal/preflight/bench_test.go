@@ -162,3 +162,38 @@ func BenchmarkConcurrentNewImage(b *testing.B) {
 		b.ReportMetric(float64(most), "max-calls/lookup")
 	}
 }
+
+// BenchmarkRepeatedDenials is a CI loop re-applying a rejected object: 1,000
+// denials of one image in a row. A denial is re-verified with fresh AWS
+// data, but only the lookups it rests on (here the repository policy) and
+// at most once per fresh interval: IAM, whose quotas are account-wide,
+// sees no call at all after the first check. Target: ≤ 1 call per deciding
+// lookup per interval.
+func BenchmarkRepeatedDenials(b *testing.B) {
+	const denials = 1000
+	for b.Loop() {
+		f := newFakeAWS(0)
+		f.ecr.Repositories["team/app"].Policy = aws.String(`{"Version":"2012-10-17","Statement":[{"Sid":"No","Effect":"Deny","Principal":{"AWS":"` + benchRole + `"},"Action":"ecr:*"}]}`)
+		e := f.engine(b)
+		start := time.Now()
+		for range denials {
+			if v := e.Check(context.Background(), []string{benchImage}, []string{benchRole})[0].Verdict; v != preflight.VerdictNotPullable {
+				b.Fatalf("verdict %s, want not-pullable", v)
+			}
+		}
+		intervals := 1 + int(time.Since(start)/awsclient.DefaultFreshInterval)
+		// The first check asks once; each interval may ask once more.
+		if n := f.ecr.Calls("GetRepositoryPolicy"); n > 1+intervals {
+			b.Fatalf("GetRepositoryPolicy called %d times for %d denials in %d intervals", n, denials, intervals)
+		}
+		for _, op := range []string{"GetRole", "ListAttachedRolePolicies", "GetPolicyVersion", "ListRoleTags"} {
+			if n := f.iam.Calls(op); n > 1 {
+				b.Fatalf("%s called %d times for %d denials resting on the repository policy", op, n, denials)
+			}
+		}
+		if n := f.ecr.Calls("DescribeImages"); n > 1 {
+			b.Fatalf("DescribeImages called %d times for %d denials resting on the repository policy", n, denials)
+		}
+		b.ReportMetric(float64(f.ecr.Calls("GetRepositoryPolicy"))/denials, "policy-calls/denial")
+	}
+}

@@ -129,8 +129,8 @@ func (e *Engine) Check(ctx context.Context, images []string, roles []string) []R
 		return out
 	}
 	fresh := e.check(ctx, todo, roles)
-	if again := rejected(fresh); len(again) > 0 && ctx.Err() == nil {
-		maps.Copy(fresh, e.check(awsclient.WithFresh(ctx), again, roles))
+	if again, kinds := rejected(fresh); len(again) > 0 && ctx.Err() == nil {
+		maps.Copy(fresh, e.check(awsclient.WithFresh(ctx, kinds...), again, roles))
 	}
 	for img, r := range fresh {
 		if e.resultTTL > 0 && cacheable(r) {
@@ -145,16 +145,47 @@ func (e *Engine) Check(ctx context.Context, images []string, roles []string) []R
 	return out
 }
 
-// rejected lists the images whose answer is not-pullable.
-func rejected(answers map[string]Result) []string {
-	var out []string
+// rejected lists the images whose answer is not-pullable, and the kinds
+// of lookup their rejections rest on: only those are re-verified.
+func rejected(answers map[string]Result) (images []string, kinds []awsclient.Kind) {
 	for img, r := range answers {
-		if r.Verdict == VerdictNotPullable {
-			out = append(out, img)
+		if r.Verdict != VerdictNotPullable {
+			continue
+		}
+		images = append(images, img)
+		for _, f := range r.Findings {
+			if f.Severity == SeverityError {
+				kinds = append(kinds, restsOn(f.Code)...)
+			}
 		}
 	}
-	slices.Sort(out)
-	return out
+	slices.Sort(images)
+	slices.Sort(kinds)
+	return images, slices.Compact(kinds)
+}
+
+// restsOn names the lookups a definite finding is drawn from: what a fix
+// changes, so what a second look must see fresh.
+func restsOn(c Code) []awsclient.Kind {
+	switch c {
+	case CodeImageNotFound, CodeImageArchived:
+		return []awsclient.Kind{awsclient.KindImage, awsclient.KindPullThroughCacheRules}
+	case CodeRepositoryNotFound:
+		return []awsclient.Kind{awsclient.KindImage, awsclient.KindRepositoryPolicy, awsclient.KindPullThroughCacheRules}
+	case CodeRepositoryPolicyDenies:
+		return []awsclient.Kind{awsclient.KindRepositoryPolicy}
+	case CodeRegistryPolicyDenies:
+		return []awsclient.Kind{awsclient.KindRegistryPolicy, awsclient.KindRegistryPolicyScope}
+	case CodeIdentityPolicyDenies, CodeAuthTokenNotAllowed:
+		return []awsclient.Kind{awsclient.KindRole}
+	case CodeCrossAccountNotAllowed:
+		return []awsclient.Kind{awsclient.KindRole, awsclient.KindRepositoryPolicy}
+	case CodePullNotAllowed:
+		return []awsclient.Kind{awsclient.KindRole, awsclient.KindRepositoryPolicy, awsclient.KindRegistryPolicy, awsclient.KindRegistryPolicyScope}
+	case CodePullThroughCacheNotAllowed:
+		return []awsclient.Kind{awsclient.KindRole, awsclient.KindRepositoryPolicy, awsclient.KindRegistryPolicy, awsclient.KindPullThroughCacheRules}
+	}
+	return nil // an invalid reference rests on no lookup
 }
 
 // cacheable: answers that no later AWS change can turn into a rejection
@@ -164,7 +195,9 @@ func cacheable(r Result) bool {
 	case VerdictPullable, VerdictSkipped:
 		return true
 	case VerdictNotPullable:
-		return len(r.Findings) > 0 && r.Findings[0].Code == CodeInvalidImageReference
+		// A hostile reference longer than any real one is not worth its
+		// memory: it is rejected in a microsecond anyway.
+		return len(r.Findings) > 0 && r.Findings[0].Code == CodeInvalidImageReference && len(r.Image) <= imageref.MaxReferenceLength
 	}
 	return false
 }
@@ -225,6 +258,11 @@ func (e *Engine) check(ctx context.Context, images []string, roles []string) map
 	eg := errgroup.Group{}
 	eg.SetLimit(e.concurrency)
 	for i, g := range order {
+		if ctx.Err() != nil {
+			// Out of time: the rest is answered at once, with no lookup.
+			results[i] = outOfTime(g, ctx.Err())
+			continue
+		}
 		eg.Go(func() error {
 			results[i] = e.checkRepository(ctx, g, len(roles) > 0, awaitRoles)
 			return nil
@@ -237,6 +275,14 @@ func (e *Engine) check(ctx context.Context, images []string, roles []string) map
 		}
 	}
 	return out
+}
+
+// outOfTime answers for g's images when the check's time ran out before
+// they were looked at.
+func outOfTime(g *repoGroup, err error) []Result {
+	ans := &repoAnswer{images: g.images, perImage: make([][]Finding, len(g.images))}
+	ans.addAll(lookupFailed("checking "+g.target.Name, err))
+	return ans.results()
 }
 
 // roleAnswer is a role's policies, or why they are not known.
@@ -266,7 +312,9 @@ func (e *Engine) lookupRole(ctx context.Context, arn string) roleAnswer {
 	}
 	rp, err := e.lookups.RolePolicies(ctx, arn)
 	if err != nil {
-		f := lookupFailed("reading the policies of role "+role.Name, err)
+		what := "reading the policies of role " + role.Name
+		e.logLookupFailure(ctx, what, err)
+		f := lookupFailed(what, err)
 		if errors.Is(err, awsclient.ErrRoleNotFound) {
 			f = roleNotFound(arn)
 		}
@@ -493,6 +541,7 @@ func (e *Engine) resourcePolicy(text, name string, problems []Finding) (policyIn
 // credentials were refused and t may be in another account, it asks whose
 // account we act as, to point the fix at the right side.
 func (e *Engine) lookupFailed(ctx context.Context, t target, what string, err error) Finding {
+	e.logLookupFailure(ctx, what, err)
 	f := lookupFailed(what, err)
 	le, ok := errors.AsType[*awsclient.LookupError](err)
 	if !ok || le.Class != awsclient.ClassAccessDenied || errors.Is(err, awsclient.ErrNotOwnAccount) {

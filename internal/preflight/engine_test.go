@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -209,15 +211,29 @@ func TestCheck(t *testing.T) {
 			verdict: []Verdict{VerdictUnknown}, codes: [][]Code{{CodeRepositoryNotFound}},
 		},
 		"unreadable pull-through cache rules and a suggested prefix: only a warning": {
-			lookups: func() *fakeLookups { f := seedLookups(); f.ptcErr = errors.New("AccessDenied"); return f },
+			lookups: func() *fakeLookups {
+				f := seedLookups()
+				f.ptcErr = awsErr("listing pull-through cache rules", "ecr:DescribePullThroughCacheRules", awsclient.ClassAccessDenied, "AccessDeniedException")
+				return f
+			},
 			images:  []string{"1234567890.dkr.ecr.us-west-2.amazonaws.com/docker-hub/library/nginx:1"},
 			verdict: []Verdict{VerdictUnknown}, codes: [][]Code{{CodeRepositoryNotFound}},
-			messages: []string{"the rules could not be read: AccessDenied"},
+			messages: []string{"the rules could not be read: ecr:DescribePullThroughCacheRules failed: AccessDeniedException"},
+		},
+		"unreadable pull-through cache rules for a reason that is no AWS error: our words only": {
+			lookups: func() *fakeLookups {
+				f := seedLookups()
+				f.ptcErr = errors.New("proxy " + internalHost + " refused")
+				return f
+			},
+			images:  []string{"1234567890.dkr.ecr.us-west-2.amazonaws.com/docker-hub/library/nginx:1"},
+			verdict: []Verdict{VerdictUnknown}, codes: [][]Code{{CodeRepositoryNotFound}},
+			messages: []string{"the rules could not be read: unexpected error"},
 		},
 		"unreadable pull-through cache rules and any other prefix: only a warning too": {
 			lookups: func() *fakeLookups {
 				f := seedLookups()
-				f.ptcErr = &awsclient.LookupError{What: "listing pull-through cache rules", Action: "ecr:DescribePullThroughCacheRules", Class: awsclient.ClassAccessDenied, Err: errors.New("AccessDeniedException")}
+				f.ptcErr = awsErr("listing pull-through cache rules", "ecr:DescribePullThroughCacheRules", awsclient.ClassAccessDenied, "AccessDeniedException")
 				return f
 			},
 			images:  []string{"1234567890.dkr.ecr.us-west-2.amazonaws.com/team/app:1"},
@@ -225,7 +241,11 @@ func TestCheck(t *testing.T) {
 			messages: []string{`if it is under a pull-through cache prefix such as "team"`, "the rules could not be read: ecr:DescribePullThroughCacheRules failed: AccessDeniedException"},
 		},
 		"unreadable pull-through cache rules cannot save an unnested repository": {
-			lookups: func() *fakeLookups { f := seedLookups(); f.ptcErr = errors.New("AccessDenied"); return f },
+			lookups: func() *fakeLookups {
+				f := seedLookups()
+				f.ptcErr = awsErr("listing pull-through cache rules", "ecr:DescribePullThroughCacheRules", awsclient.ClassAccessDenied, "AccessDeniedException")
+				return f
+			},
 			images:  []string{"1234567890.dkr.ecr.us-west-2.amazonaws.com/nope:1"},
 			verdict: []Verdict{VerdictNotPullable}, codes: [][]Code{{CodeRepositoryNotFound}},
 		},
@@ -242,17 +262,19 @@ func TestCheck(t *testing.T) {
 			lookups: func() *fakeLookups {
 				f := seedLookups()
 				f.repoPolicies = nil
-				f.describeErr = &awsclient.LookupError{What: "describing images", Action: "ecr:DescribeImages", Class: awsclient.ClassAccessDenied, Err: errors.New("AccessDenied")}
+				f.describeErr = awsErr("describing images", "ecr:DescribeImages", awsclient.ClassAccessDenied, "AccessDeniedException")
 				return f
 			},
 			images: []string{seedImage}, roles: []string{seedRole},
 			verdict: []Verdict{VerdictUnknown}, codes: [][]Code{{CodeLookupFailed}},
+			messages: []string{"checking that the image exists in retail-sample-app-ui: our credentials are not allowed ecr:DescribeImages (AccessDeniedException)"},
 		},
 		"an unreachable AWS is unknown, naming the call and the network error once": {
 			lookups: func() *fakeLookups {
 				f := seedLookups()
 				f.describeErr = &awsclient.LookupError{What: "describing images in retail-sample-app-ui", Action: "ecr:DescribeImages", Class: awsclient.ClassUnavailable,
-					Err: fmt.Errorf("operation error ECR: DescribeImages: %w", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connect: connection refused")})}
+					Err: fmt.Errorf("operation error ECR: DescribeImages: %w", &net.OpError{Op: "dial", Net: "tcp",
+						Addr: &net.TCPAddr{IP: net.IPv4(10, 1, 2, 3), Port: 443}, Err: &os.SyscallError{Syscall: "connect", Err: syscall.ECONNREFUSED}})}
 				return f
 			},
 			images:  []string{seedImage},
@@ -334,7 +356,7 @@ func TestRegistryPolicyScopeMattersOnlyForPolicies(t *testing.T) {
 			f := seedLookups()
 			f.repoPolicies = nil
 			f.registry = tc.registry
-			f.scopeErr = errors.New("GetAccountSetting: 500")
+			f.scopeErr = awsErr("reading the registry policy scope", "ecr:GetAccountSetting", awsclient.ClassUnavailable, "ServerException")
 			got := newTestEngine(t, f).Check(context.Background(), []string{seedImage}, []string{seedRole})[0]
 			if got.Verdict != tc.verdict || !slices.Equal(codes(got), tc.codes) {
 				t.Errorf("got %s %v, want %s %v: %+v", got.Verdict, codes(got), tc.verdict, tc.codes, got.Findings)

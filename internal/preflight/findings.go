@@ -26,7 +26,7 @@ const reportFix = "report this policy document: AWS accepted it, so ecr-prefligh
 func invalidReference(ref string, cause error) Finding {
 	return Finding{
 		Code: CodeInvalidImageReference, Severity: SeverityError,
-		Message: fmt.Sprintf("%q is not a valid image reference: %v", ref, cause),
+		Message: fmt.Sprintf("%s is not a valid image reference: %v", imageref.QuoteShort(ref), cause),
 		Fix:     "write it as REGISTRY/REPOSITORY[:TAG][@sha256:DIGEST]: a lower-case repository, a tag of at most 128 characters, a digest of 64 hex digits",
 	}
 }
@@ -168,6 +168,9 @@ func brokenPolicy(what string, err error) Finding {
 
 // lookupFailed turns an AWS failure into a warning: "could not check" is
 // never "cannot pull". The words for each class of failure live here only.
+// They are ours, with AWS's error code (awsclient.CauseOf), never the text
+// of AWS's error, which can name internal hosts or endpoints: that goes to
+// the log (Engine.logLookupFailure).
 func lookupFailed(what string, err error) Finding {
 	f := Finding{Code: CodeLookupFailed, Severity: SeverityWarning}
 	le, isLookup := errors.AsType[*awsclient.LookupError](err)
@@ -176,21 +179,21 @@ func lookupFailed(what string, err error) Finding {
 		f.Message = what + ": could not verify in time"
 		f.Fix = "retry; if it persists, check the network path to AWS (and --aws-call-timeout)"
 	case !isLookup:
-		f.Message = fmt.Sprintf("%s failed: %v", what, err)
-		f.Fix = "retry; check ecr-preflight's AWS credentials and network"
+		f.Message = fmt.Sprintf("%s failed: %s", what, awsclient.CauseOf(err))
+		f.Fix = "retry; check ecr-preflight's AWS credentials and network (its log has the details)"
 	case le.Class == awsclient.ClassAccessDenied:
 		f.Action = le.Action
-		f.Message = fmt.Sprintf("%s: our credentials are not allowed %s", what, le.Action)
+		f.Message = fmt.Sprintf("%s: our credentials are not allowed %s (%s)", what, le.Action, le.Cause())
 		f.Fix = fmt.Sprintf("grant %s to ecr-preflight's own IAM role", le.Action)
 	case le.Class == awsclient.ClassNoCredentials:
 		f.Message = what + ": ecr-preflight has no AWS credentials"
 		f.Fix = "give ecr-preflight credentials: IRSA or EKS Pod Identity in a cluster; AWS_PROFILE or AWS_ACCESS_KEY_ID locally"
 	case le.Class == awsclient.ClassThrottled:
-		f.Message = what + ": AWS throttled the lookup"
+		f.Message = fmt.Sprintf("%s: AWS throttled the lookup (%s)", what, le.Cause())
 		f.Fix = "retry; raise the cache TTLs if this is frequent"
 	default:
 		f.Message = what + ": " + le.Brief()
-		f.Fix = "retry; check ecr-preflight's AWS credentials and network"
+		f.Fix = "retry; check ecr-preflight's AWS credentials and network (its log has the details)"
 	}
 	return f
 }

@@ -39,6 +39,7 @@ func (e *Engine) cacheRuleFor(ctx context.Context, g *repoGroup) cacheRule {
 	c := cacheRule{looked: true}
 	rules, err := e.lookups.PullThroughCacheRules(ctx, t.Registry)
 	if err != nil {
+		e.logLookupFailure(ctx, "listing the pull-through cache rules of account "+t.Account, err)
 		c.err = err
 		return c
 	}
@@ -79,12 +80,13 @@ func (c cacheRule) upstream() string {
 	return "the upstream registry"
 }
 
-// cause says in a few words why the rules could not be read.
+// cause says in a few words why the rules could not be read: our words
+// and AWS's error code, never AWS's text (see awsclient.CauseOf).
 func (c cacheRule) cause() string {
-	if le := (*awsclient.LookupError)(nil); errors.As(c.err, &le) {
+	if le, ok := errors.AsType[*awsclient.LookupError](c.err); ok {
 		return le.Brief()
 	}
-	return c.err.Error()
+	return awsclient.CauseOf(c.err)
 }
 
 // missingImage explains an image missing from an existing repository.

@@ -4,10 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/ecr-preflight/ecr-preflight/internal/awsclient"
 )
@@ -28,7 +33,19 @@ const (
 )
 
 func denied(action string) error {
-	return &awsclient.LookupError{What: "looking up", Action: action, Class: awsclient.ClassAccessDenied, Err: errors.New("AccessDeniedException: not authorized")}
+	return awsErr("looking up", action, awsclient.ClassAccessDenied, "AccessDeniedException")
+}
+
+// internalHost stands for what AWS's error messages can carry and users
+// must never read: internal host names, endpoints, ARNs.
+const internalHost = "internal-host.corp.example:8443"
+
+// awsErr is a failed lookup as awsclient makes one: the SDK's wrapping of
+// an AWS error whose code users may read and whose message only the log.
+func awsErr(what, action string, class awsclient.Class, code string) error {
+	return &awsclient.LookupError{What: what, Action: action, Class: class, Err: fmt.Errorf(
+		"operation error ECR: %s, https response error StatusCode: 400, RequestID: 8c1e, api error %w", action,
+		&smithy.GenericAPIError{Code: code, Message: internalHost + " said no to arn:aws:sts::1234567890:assumed-role/ecr-preflight/i-0abc"})}
 }
 
 func withRole(f *fakeLookups, arn, doc string) *fakeLookups {
@@ -219,11 +236,21 @@ func failureKinds() map[string]func(op string) error {
 		}
 	}
 	return map[string]func(string) error{
-		"access denied":  class(awsclient.ClassAccessDenied, errors.New("AccessDeniedException")),
-		"throttling":     class(awsclient.ClassThrottled, errors.New("ThrottlingException")),
-		"5xx":            class(awsclient.ClassUnavailable, errors.New("HTTP 500")),
-		"timeout":        class(awsclient.ClassTimeout, context.DeadlineExceeded),
-		"no credentials": class(awsclient.ClassNoCredentials, errors.New("no credentials")),
+		"access denied": func(op string) error {
+			return awsErr("looking up "+op, "ecr:"+op, awsclient.ClassAccessDenied, "AccessDeniedException")
+		},
+		"throttling": func(op string) error {
+			return awsErr("looking up "+op, "ecr:"+op, awsclient.ClassThrottled, "ThrottlingException")
+		},
+		"5xx": class(awsclient.ClassUnavailable, &smithyhttp.ResponseError{
+			Response: &smithyhttp.Response{Response: &http.Response{StatusCode: 500}}, Err: errors.New("from " + internalHost)}),
+		"a server error": func(op string) error {
+			return awsErr("looking up "+op, "ecr:"+op, awsclient.ClassUnavailable, "ServerException")
+		},
+		"something unexpected": class(awsclient.ClassOther, errors.New("proxy "+internalHost+" refused")),
+		"timeout":              class(awsclient.ClassTimeout, context.DeadlineExceeded),
+		"no credentials": class(awsclient.ClassNoCredentials,
+			errors.New("get identity: get credentials: failed to refresh cached credentials, no EC2 IMDS role found")),
 	}
 }
 
@@ -261,6 +288,50 @@ func TestLookupFailureNeverChangesADefiniteVerdict(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestAWSTextNeverReachesAFinding fails every lookup, one at a time, with
+// AWS errors whose message names an internal host: no finding's message or
+// fix carries AWS's text, whatever the scenario and the failure. The engine
+// logs the text in full where it makes the finding.
+func TestAWSTextNeverReachesAFinding(t *testing.T) {
+	for name, sc := range scenarios() {
+		for kind, failure := range failureKinds() {
+			for _, op := range lookupOps {
+				f := sc.lookups()
+				f.fail = map[string]error{op: failure(op)}
+				if op == "PullThroughCacheRules" {
+					f.ptcErr = failure(op)
+				}
+				for _, r := range newTestEngine(t, f).Check(context.Background(), []string{sc.image}, sc.roles) {
+					for _, fd := range r.Findings {
+						if strings.Contains(fd.Message+fd.Fix+strings.Join(fd.Command, " "), "internal-host") {
+							t.Errorf("%s, %s failing with %s: AWS's text in a finding: %+v", name, op, kind, fd)
+						}
+					}
+				}
+			}
+		}
+	}
+
+	for _, op := range []string{"DescribeImages", "RepositoryPolicy"} {
+		t.Run("the log has the text of a failed "+op, func(t *testing.T) {
+			var logs strings.Builder
+			f := seedLookups()
+			f.fail = map[string]error{op: awsErr("looking up "+op, "ecr:"+op, awsclient.ClassUnavailable, "ServerException")}
+			e, err := New(Options{Lookups: f, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := e.Check(context.Background(), []string{seedImage}, []string{seedRole})[0]
+			if !slices.ContainsFunc(r.Findings, func(fd Finding) bool { return strings.HasSuffix(fd.Message, "ecr:"+op+" failed: ServerException") }) {
+				t.Errorf("no finding names the call and AWS's code: %+v", r.Findings)
+			}
+			if !strings.Contains(logs.String(), internalHost+" said no") || !strings.Contains(logs.String(), "level=WARN") {
+				t.Errorf("the log lacks AWS's text at warning level:\n%s", logs.String())
+			}
+		})
 	}
 }
 
