@@ -1,12 +1,10 @@
 package webhook
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,25 +15,11 @@ import (
 	"github.com/ecr-preflight/ecr-preflight/internal/awsclient"
 	"github.com/ecr-preflight/ecr-preflight/internal/awsclient/fake"
 	"github.com/ecr-preflight/ecr-preflight/internal/preflight"
+	"github.com/ecr-preflight/ecr-preflight/internal/testutil/loopback"
 )
 
 // logBuffer collects JSON log lines from any goroutine.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
+type logBuffer struct{ loopback.Buffer }
 
 // slog is a debug-level logger writing to l; logr is the same for the
 // webhook, at V(1).
