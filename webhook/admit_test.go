@@ -354,12 +354,6 @@ func TestAdmit(t *testing.T) {
 	}
 }
 
-type checkerFunc func(ctx context.Context, images, roles []string) []preflight.Result
-
-func (f checkerFunc) Check(ctx context.Context, images, roles []string) []preflight.Result {
-	return f(ctx, images, roles)
-}
-
 func errString(err error) string {
 	if err == nil {
 		return ""
