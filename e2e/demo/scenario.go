@@ -117,7 +117,8 @@ func play(tb testing.TB, n *narrator, binary string) {
 
 	// 5. Apply again.
 	n.step(5, "Apply again: accepted")
-	n.say("No waiting for caches: a not-pullable answer is always re-checked with fresh AWS data.")
+	n.say("No waiting for caches: a not-pullable answer is re-checked with fresh AWS data (by default at most every 5s\n" +
+		"per lookup, --reverify-interval; the demo's webhook runs with 0s, as you would take longer to fix a policy).")
 	allowed := map[string]string{"kind": "Deployment", "operation": "CREATE", "mode": "deny", "decision": "allow"}
 	before, err := wh.Counter(ctx, "ecr_preflight_admissions_total", allowed)
 	if err != nil {
