@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -64,7 +65,7 @@ func newAdmitter(o Options) (*admitter, error) {
 func (a *admitter) admit(ctx context.Context, s subject) (admission.Warnings, error) {
 	start := time.Now()
 	namespace, name := objectKey(ctx, s.obj)
-	log := logf.FromContext(ctx).WithValues("kind", s.kind, "operation", s.operation)
+	log := lazyLogger(logf.FromContext(ctx), nil).WithValues("kind", s.kind, "operation", s.operation)
 	mode := a.opts.Mode
 	decision := decisionAllow
 	defer func() {
@@ -81,8 +82,6 @@ func (a *admitter) admit(ctx context.Context, s subject) (admission.Warnings, er
 		return nil, nil
 	}
 
-	ctx, cancel := context.WithTimeout(ctx, a.opts.Timeout)
-	defer cancel()
 	var inflight sync.WaitGroup
 	var notes []string
 	mode, notes = a.modeFor(ctx, &inflight, log, namespace)
@@ -111,10 +110,12 @@ func (a *admitter) admit(ctx context.Context, s subject) (admission.Warnings, er
 	}
 	// The check ends a little before the budget, which keeps the rest for
 	// judging and answering even when a flood of admissions times out at
-	// once on two busy cores.
-	checkCtx, cancelCheck := context.WithTimeout(ctx, a.opts.Timeout-a.opts.Timeout/answerShare)
-	defer cancelCheck()
-	results, checked := a.review(checkCtx, &inflight, log, namespace, s.spec, images)
+	// once on two busy cores; never after the budget.
+	checkBy := time.Now().Add(a.opts.Timeout - a.opts.Timeout/answerShare)
+	if end := start.Add(a.opts.Timeout); checkBy.After(end) {
+		checkBy = end
+	}
+	results, checked := a.review(ctx, checkBy, &inflight, log, namespace, s.spec, images)
 	if !checked {
 		a.opts.Metrics.ObserveUnverified(unverifiedOverload)
 		log.Info("warning: too many distinct admissions in flight; allowing unverified", "images", len(images))
@@ -163,7 +164,9 @@ func (a *admitter) admit(ctx context.Context, s subject) (admission.Warnings, er
 		}
 		return warnings, nil
 	default:
-		log.V(1).Info("allowed", "images", logcap.Strings(images))
+		if v := log.V(1); v.Enabled() {
+			v.Info("allowed", "images", logcap.Strings(images))
+		}
 		return nil, nil
 	}
 }
@@ -251,11 +254,18 @@ const answerShare = 10
 var errBusy = errors.New("too many admissions in flight")
 
 // review asks the Checker about images for the node roles that may run
-// spec, once for every identical admission in flight: the copies of a
-// burst wait for the one answer and take no concurrency slot of their own,
-// so only genuinely distinct work can saturate the server. checked is
-// false when no slot was free: the caller allows the object unverified.
-func (a *admitter) review(ctx context.Context, inflight *sync.WaitGroup, log logr.Logger, namespace string, spec *corev1.PodSpec, images []string) (results []preflight.Result, checked bool) {
+// spec, by checkBy. An answer already in memory is taken at once (see
+// warm). Otherwise it checks once for every identical admission in flight:
+// the copies of a burst wait for the one answer and take no concurrency
+// slot of their own, so only genuinely distinct work can saturate the
+// server. checked is false when no slot was free: the caller allows the
+// object unverified.
+func (a *admitter) review(ctx context.Context, checkBy time.Time, inflight *sync.WaitGroup, log logr.Logger, namespace string, spec *corev1.PodSpec, images []string) (results []preflight.Result, checked bool) {
+	if results, ok := a.warm(log, images); ok {
+		return results, true
+	}
+	ctx, cancel := context.WithDeadline(ctx, checkBy)
+	defer cancel()
 	roles, err := guarded(ctx, inflight, func(ctx context.Context) ([]string, error) {
 		return a.opts.Roles.NodeRoles(ctx, namespace, spec)
 	})
@@ -283,6 +293,28 @@ func (a *admitter) review(ctx context.Context, inflight *sync.WaitGroup, log log
 		a.opts.Metrics.ObserveUnverified(unverifiedTimeout)
 		return unknownAll(images, reasonFor(errNotInTime, "")), true
 	}
+}
+
+// warm is the answer to a warm admission: with static node roles and a
+// Checker that has every image's answer in memory, nothing can hang or
+// wait, so none of what bounds a check (deadline, guard goroutine,
+// concurrency slot, shared flight) is needed. ok is false otherwise. A
+// panic in Cached is logged and only means no warm answer: the guarded
+// check follows.
+func (a *admitter) warm(log logr.Logger, images []string) (results []preflight.Result, ok bool) {
+	roles, static := a.opts.Roles.(StaticRoles)
+	checker, cached := a.opts.Checker.(CachedChecker)
+	if !static || !cached {
+		return nil, false
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			logFailure(log, &panicError{value: r, stack: debug.Stack()}, "reading cached answers")
+			results, ok = nil, false
+		}
+	}()
+	// The roles are the provider's own list: Cached only reads them.
+	return checker.Cached(images, roles)
 }
 
 // check asks the Checker about images within the admission budget. Every

@@ -29,10 +29,17 @@ func hookFor[T runtime.Object](obj T, v admission.Validator[T]) hook {
 	return hook{
 		obj: obj,
 		complete: func(mgr manager.Manager) error {
-			return builder.WebhookManagedBy(mgr, obj).WithValidator(v).Complete()
+			gvk, err := apiutil.GVKForObject(obj, mgr.GetScheme())
+			if err != nil {
+				return err
+			}
+			return builder.WebhookManagedBy(mgr, obj).WithValidator(v).
+				WithLogConstructor(builderRequestLogger(gvk)).Complete()
 		},
 		webhook: func(scheme *runtime.Scheme) *admission.Webhook {
-			return admission.WithValidator(scheme, v)
+			wh := admission.WithValidator(scheme, v)
+			wh.LogConstructor = requestLogger
+			return wh
 		},
 	}
 }

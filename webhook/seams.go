@@ -19,6 +19,18 @@ type Checker interface {
 	Check(ctx context.Context, images []string, roles []string) []preflight.Result
 }
 
+// CachedChecker is a Checker that can also answer from memory alone
+// (preflight.Engine is one). Cached returns what Check would return when
+// every image's answer is already known, and ok false otherwise; it must
+// not block or call out. A warm admission is answered from it without the
+// deadline, the concurrency slot and the goroutine that guard a Check.
+type CachedChecker interface {
+	Checker
+	Cached(images []string, roles []string) (results []preflight.Result, ok bool)
+}
+
+var _ CachedChecker = (*preflight.Engine)(nil)
+
 // RoleProvider gives the candidate node roles for a pod template: static
 // for now, node-role discovery later.
 type RoleProvider interface {

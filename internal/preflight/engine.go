@@ -114,13 +114,12 @@ func New(o Options) (*Engine, error) {
 func (e *Engine) Check(ctx context.Context, images []string, roles []string) []Result {
 	roles = normalizeRoles(roles)
 	rolesKey := strings.Join(roles, ",")
-	resultKey := func(img string) string { return img + "\x00" + rolesKey }
 
 	out := make([]Result, len(images))
 	var todo []string
 	for i, img := range images {
-		if r, ok := e.results.Get(resultKey(img)); ok {
-			out[i] = r.(Result)
+		if r, ok := e.cached(img, rolesKey); ok {
+			out[i] = r
 		} else if !slices.Contains(todo, img) {
 			todo = append(todo, img)
 		}
@@ -134,7 +133,7 @@ func (e *Engine) Check(ctx context.Context, images []string, roles []string) []R
 	}
 	for img, r := range fresh {
 		if e.resultTTL > 0 && cacheable(r) {
-			e.results.SetDefault(resultKey(img), r)
+			e.results.SetDefault(resultKey(img, rolesKey), r)
 		}
 	}
 	for i, img := range images {
@@ -144,6 +143,39 @@ func (e *Engine) Check(ctx context.Context, images []string, roles []string) []R
 	}
 	return out
 }
+
+// Cached answers for images from the result cache alone, as Check would
+// (in order, one Result each, shared with the cache: read-only), when
+// every image has a cached answer; ok is false otherwise. It makes no AWS
+// call and never blocks, so a caller that bounds Check in time and
+// concurrency can skip all of that for a warm answer.
+func (e *Engine) Cached(images []string, roles []string) (results []Result, ok bool) {
+	rolesKey := strings.Join(normalizeRoles(roles), ",")
+	out := make([]Result, len(images))
+	for i, img := range images {
+		if out[i], ok = e.cached(img, rolesKey); !ok {
+			return nil, false
+		}
+	}
+	return out, true
+}
+
+// cached is the result cache's answer for img under rolesKey.
+func (e *Engine) cached(img, rolesKey string) (Result, bool) {
+	if len(img) > imageref.MaxReferenceLength {
+		// Never stored (see cacheable): not worth a key as long as itself.
+		return Result{}, false
+	}
+	r, ok := e.results.Get(resultKey(img, rolesKey))
+	if !ok {
+		return Result{}, false
+	}
+	return r.(Result), true
+}
+
+// resultKey is the result cache's key for img under the normalized roles
+// joined as rolesKey.
+func resultKey(img, rolesKey string) string { return img + "\x00" + rolesKey }
 
 // rejected lists the images whose answer is not-pullable, and the kinds
 // of lookup their rejections rest on: only those are re-verified.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -401,6 +402,47 @@ func TestCheckWarmCacheAsksNothing(t *testing.T) {
 	}
 	if second[0].Verdict != VerdictPullable {
 		t.Fatalf("warm verdict %s", second[0].Verdict)
+	}
+}
+
+// TestCached: Cached answers from the result cache alone, exactly as a warm
+// Check would, and only when every image is cached.
+func TestCached(t *testing.T) {
+	f := seedLookups()
+	f.repoPolicies = nil
+	e := newTestEngine(t, f)
+	images := []string{seedImage, "nginx:1", seedImage}
+	if _, ok := e.Cached(images, []string{seedRole}); ok {
+		t.Fatal("a cold engine answered from its cache")
+	}
+	if _, ok := e.Cached(nil, []string{seedRole}); !ok {
+		t.Error("no images, no answer: the empty answer is known")
+	}
+	e.Check(t.Context(), images[:1], []string{seedRole})
+	if _, ok := e.Cached(images, []string{seedRole}); ok {
+		t.Fatal("answered with an image never checked")
+	}
+	want := e.Check(t.Context(), images, []string{seedRole})
+	before := f.calls.Load()
+	got, ok := e.Cached(images, []string{seedRole, seedRole})
+	if !ok {
+		t.Fatal("a warm engine did not answer from its cache")
+	}
+	if f.calls.Load() != before {
+		t.Errorf("Cached made %d lookups", f.calls.Load()-before)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Cached answered %+v, Check %+v", got, want)
+	}
+	if _, ok := e.Cached(images, []string{seedRole, "arn:aws:iam::1234567890:role/Other"}); ok {
+		t.Error("answered for other roles from the answer for these")
+	}
+
+	// Rejections are never cached: Cached leaves them to Check.
+	rejecting := newTestEngine(t, seedLookups())
+	rejecting.Check(t.Context(), []string{seedImage}, []string{seedRole})
+	if r, ok := rejecting.Cached([]string{seedImage}, []string{seedRole}); ok {
+		t.Errorf("a rejection came from the cache: %+v", r)
 	}
 }
 
