@@ -64,3 +64,48 @@ func TestFilesMissing(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+// TestAwaitFiles: without files, handshakes fail and Start waits; once the
+// files appear they are served and reloaded like NewFiles'.
+func TestAwaitFiles(t *testing.T) {
+	dir := t.TempDir()
+	f := certs.AwaitFiles(dir).WithPollInterval(50 * time.Millisecond)
+	if c, err := f.GetCertificate(nil); err == nil || c != nil || !strings.Contains(err.Error(), "no serving certificate in "+dir+" yet") {
+		t.Fatalf("before the files: %v, %v", c, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.Start(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Start: %v", err)
+		}
+	}()
+	for _, name := range []string{"first", "second"} {
+		want, err := certstest.Write(dir, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			if c, err := f.GetCertificate(nil); err == nil && bytes.Equal(c.Certificate[0], want) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s certificate never served", name)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+// TestAwaitFilesStops: Start returns when ctx ends before any file came.
+func TestAwaitFilesStops(t *testing.T) {
+	f := certs.AwaitFiles(t.TempDir())
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := f.Start(ctx); err != nil {
+		t.Errorf("Start: %v", err)
+	}
+}

@@ -43,3 +43,7 @@ func checkBinary(path string) error {
 	}
 	return nil
 }
+
+// BuildBinary builds ./cmd/ecr-preflight of this checkout into out, for
+// tests that run the binary without the rest of Env (no moto).
+func BuildBinary(ctx context.Context, out string) error { return buildBinary(ctx, out) }

@@ -8,12 +8,15 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/ecr-preflight/ecr-preflight/certs"
 	"github.com/ecr-preflight/ecr-preflight/webhook"
 )
 
@@ -24,6 +27,13 @@ type ServeOptions struct {
 	Port        int
 	CertDir     string
 	EnableHTTP2 bool
+
+	// Certificates issued in-process (--cert-rotation).
+	CertRotation             bool
+	CertSecretName           string
+	CertSecretNamespace      string // "": $POD_NAMESPACE
+	CertDNSNames             []string
+	WebhookConfigurationName string
 
 	// Admission.
 	Mode                    webhook.Mode
@@ -51,17 +61,19 @@ type ServeOptions struct {
 // NewServeOptions returns the defaults.
 func NewServeOptions() *ServeOptions {
 	return &ServeOptions{
-		Port:                    9443,
-		CertDir:                 "/tmp/k8s-webhook-server/serving-certs",
-		Mode:                    webhook.ModeWarn,
-		AdmissionTimeout:        webhook.DefaultTimeout,
-		MaxConcurrentAdmissions: webhook.DefaultMaxConcurrent,
-		MaxImagesPerObject:      webhook.DefaultMaxImages,
-		MetricsBindAddress:      ":8080",
-		HealthProbeBindAddress:  ":8081",
-		ShutdownDelay:           5 * time.Second,
-		LogFormat:               logJSON,
-		Engine:                  NewEngineOptions(),
+		Port:                     9443,
+		CertDir:                  "/tmp/k8s-webhook-server/serving-certs",
+		CertSecretName:           "ecr-preflight-tls",
+		WebhookConfigurationName: "ecr-preflight",
+		Mode:                     webhook.ModeWarn,
+		AdmissionTimeout:         webhook.DefaultTimeout,
+		MaxConcurrentAdmissions:  webhook.DefaultMaxConcurrent,
+		MaxImagesPerObject:       webhook.DefaultMaxImages,
+		MetricsBindAddress:       ":8080",
+		HealthProbeBindAddress:   ":8081",
+		ShutdownDelay:            5 * time.Second,
+		LogFormat:                logJSON,
+		Engine:                   NewEngineOptions(),
 	}
 }
 
@@ -83,7 +95,12 @@ the node roles; the mode decides whether findings warn, deny, or are only logged
 By default the webhook runs inside a controller-runtime manager, which reads the
 ` + webhook.ModeLabel + ` label of namespaces through the API server. With
 --standalone it serves admission with only its certificate files and static node
-roles: no API server access, so namespace labels are ignored.`,
+roles: no API server access, so namespace labels are ignored.
+
+The serving certificate is tls.crt and tls.key in --cert-dir, reloaded when they
+change (a Secret mounted there by cert-manager or by hand), or, with
+--cert-rotation, issued in-process: a CA and a certificate kept in a Secret,
+renewed by the elected replica, the CA injected into the webhook configuration.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.Validate(); err != nil {
@@ -157,6 +174,17 @@ func (o *ServeOptions) flagGroups() []flagGroup {
 	serving.IntVar(&o.Port, "port", o.Port, "port the webhook serves HTTPS on")
 	serving.StringVar(&o.CertDir, "cert-dir", o.CertDir, "directory with tls.crt and tls.key; reloaded when they change")
 	serving.BoolVar(&o.EnableHTTP2, "enable-http2", o.EnableHTTP2, "serve HTTP/2 too (off: HTTP/2 stream attacks such as rapid reset)")
+	serving.BoolVar(&o.CertRotation, "cert-rotation", o.CertRotation,
+		"issue the serving certificate in-process: a CA and a certificate kept in --cert-secret-name and renewed before expiry by the elected "+
+			"replica, written by every replica into --cert-dir (which must be writable), the CA injected as caBundle into --webhook-configuration-name; "+
+			"not ready until then. Needs the Kubernetes API")
+	serving.StringVar(&o.CertSecretName, "cert-secret-name", o.CertSecretName, "with --cert-rotation: the Secret holding the CA and the serving certificate (created if missing)")
+	serving.StringVar(&o.CertSecretNamespace, "cert-secret-namespace", o.CertSecretNamespace,
+		"with --cert-rotation: namespace of that Secret and of the leader-election Lease <cert-secret-name>-rotation (default: $"+podNamespaceEnv+")")
+	serving.StringArrayVar(&o.CertDNSNames, "cert-dns-name", o.CertDNSNames,
+		"with --cert-rotation: a DNS name of the serving certificate, e.g. SERVICE.NAMESPACE.svc (repeatable; required)")
+	serving.StringVar(&o.WebhookConfigurationName, "webhook-configuration-name", o.WebhookConfigurationName,
+		"with --cert-rotation: the ValidatingWebhookConfiguration whose webhooks all get the CA as caBundle")
 
 	adm := newFlagSet("admission")
 	o.rejected.varP(adm, (*modeFlag)(&o.Mode), "mode", "", "what findings do: warn (allow with warnings), deny (reject pulls that fail), dryrun (log only)")
@@ -232,6 +260,9 @@ func (o *ServeOptions) Validate() error {
 	if o.Standalone && o.Kubeconfig != "" {
 		errs = append(errs, errors.New("--kubeconfig has no use with --standalone, which never talks to the API server"))
 	}
+	if o.CertRotation {
+		errs = append(errs, o.validateCertRotation()...)
+	}
 	if o.Verbosity < 0 {
 		errs = append(errs, errors.New("-v must not be negative"))
 	}
@@ -239,6 +270,53 @@ func (o *ServeOptions) Validate() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// podNamespaceEnv names the pod's namespace (the downward API), the
+// default of --cert-secret-namespace.
+const podNamespaceEnv = "POD_NAMESPACE"
+
+// validateCertRotation checks the flags of --cert-rotation.
+func (o *ServeOptions) validateCertRotation() []error {
+	var errs []error
+	if o.Standalone {
+		errs = append(errs, errors.New("--cert-rotation needs the Kubernetes API (a Secret, a Lease, the webhook configuration): it has no use with --standalone"))
+	}
+	r := o.rotationOptions()
+	for _, n := range []struct{ flag, name string }{{"--cert-secret-name", r.SecretName}, {"--webhook-configuration-name", r.WebhookConfigurationName}} {
+		if msgs := validation.IsDNS1123Subdomain(n.name); len(msgs) > 0 {
+			errs = append(errs, fmt.Errorf("%s %q: %s", n.flag, n.name, strings.Join(msgs, "; ")))
+		}
+	}
+	switch {
+	case r.SecretNamespace == "":
+		errs = append(errs, fmt.Errorf("--cert-secret-namespace is required with --cert-rotation when $%s is unset", podNamespaceEnv))
+	case len(validation.IsDNS1123Label(r.SecretNamespace)) > 0:
+		errs = append(errs, fmt.Errorf("--cert-secret-namespace %q is not a namespace name", r.SecretNamespace))
+	}
+	if len(r.DNSNames) == 0 {
+		errs = append(errs, errors.New("--cert-dns-name is required with --cert-rotation (the Service's name, e.g. ecr-preflight.ecr-preflight.svc)"))
+	}
+	for _, name := range r.DNSNames {
+		if err := certs.CheckDNSName(name); err != nil {
+			errs = append(errs, fmt.Errorf("--cert-dns-name: %w", err))
+		}
+	}
+	return errs
+}
+
+// rotationOptions are the --cert-rotation settings the flags describe.
+func (o *ServeOptions) rotationOptions() certs.RotationOptions {
+	ns := o.CertSecretNamespace
+	if ns == "" {
+		ns = os.Getenv(podNamespaceEnv)
+	}
+	return certs.RotationOptions{
+		SecretName:               o.CertSecretName,
+		SecretNamespace:          ns,
+		DNSNames:                 o.CertDNSNames,
+		WebhookConfigurationName: o.WebhookConfigurationName,
+	}
 }
 
 // webhookOptions are the admission settings the flags describe.

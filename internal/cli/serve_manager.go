@@ -34,6 +34,7 @@ func runManager(ctx context.Context, o *ServeOptions, wopts webhook.Options, fil
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		return fmt.Errorf("building scheme: %w", err)
 	}
+	rot := o.rotationOptions()
 	mgr, err := manager.New(cfg, manager.Options{
 		Scheme:                 scheme,
 		Logger:                 log,
@@ -43,9 +44,15 @@ func runManager(ctx context.Context, o *ServeOptions, wopts webhook.Options, fil
 		// The webhook server bounds its own stop at d.grace; the extra
 		// second covers stopping the caches and the other runnables first.
 		GracefulShutdownTimeout: ptr.To(d.grace + time.Second),
-		// Every replica serves; nothing here needs a leader.
-		LeaderElection: false,
-		Cache:          cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
+		// Every replica serves. Only --cert-rotation needs a leader: the
+		// one replica that writes the certificate Secret and the caBundle.
+		// Losing the lease stops the process (controller-runtime), so a
+		// restarted pod campaigns afresh; the others serve meanwhile.
+		LeaderElection:                o.CertRotation,
+		LeaderElectionID:              rot.LeaseName(),
+		LeaderElectionNamespace:       rot.SecretNamespace,
+		LeaderElectionReleaseOnCancel: true,
+		Cache:                         cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
 	})
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
@@ -57,7 +64,7 @@ func runManager(ctx context.Context, o *ServeOptions, wopts webhook.Options, fil
 	if err := webhook.Register(mgr, wopts); err != nil {
 		return err
 	}
-	if err := mgr.Add(warmNamespaces(mgr, log)); err != nil {
+	if err := mgr.Add(everyReplica{warmNamespaces(mgr, log)}); err != nil {
 		return fmt.Errorf("adding namespace cache warm-up: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
@@ -69,8 +76,23 @@ func runManager(ctx context.Context, o *ServeOptions, wopts webhook.Options, fil
 	if err := mgr.AddReadyzCheck("drain", d.check); err != nil {
 		return fmt.Errorf("adding readiness check: %w", err)
 	}
+	if o.CertRotation {
+		rotation, err := certs.SetupRotation(ctx, mgr, files, rot, log.WithName("certificates"))
+		if err != nil {
+			return fmt.Errorf("setting up certificate rotation: %w", err)
+		}
+		if err := mgr.AddReadyzCheck("certificate", rotation.Check); err != nil {
+			return fmt.Errorf("adding readiness check: %w", err)
+		}
+	}
 	return mgr.Start(ctx)
 }
+
+// everyReplica runs on every replica: a bare RunnableFunc would run on the
+// leader only once leader election is on (--cert-rotation).
+type everyReplica struct{ manager.RunnableFunc }
+
+func (everyReplica) NeedLeaderElection() bool { return false }
 
 // warmNamespaces starts the namespace-metadata informer at startup, so
 // the first admission reads labels from a synced cache instead of paying

@@ -61,7 +61,7 @@ func newLogger(w io.Writer, format logFormat, verbosity int) logr.Logger {
 func runServe(ctx context.Context, o *ServeOptions, deps serveDeps, log logr.Logger) error {
 	// Local, cheap failures first: a bad certificate directory should not
 	// wait on AWS configuration to be reported.
-	files, err := certs.NewFiles(o.CertDir)
+	files, err := o.certFiles()
 	if err != nil {
 		return err
 	}
@@ -101,6 +101,16 @@ func runServe(ctx context.Context, o *ServeOptions, deps serveDeps, log logr.Log
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// certFiles are the serving certificate's files: there now, or, with
+// --cert-rotation, written into --cert-dir once the manager runs (see
+// runManager).
+func (o *ServeOptions) certFiles() (*certs.Files, error) {
+	if o.CertRotation {
+		return certs.AwaitFiles(o.CertDir), nil
+	}
+	return certs.NewFiles(o.CertDir)
 }
 
 // tlsOptions serve the certificate files, TLS 1.2 or later, and HTTP/1.1
@@ -285,7 +295,7 @@ func (s *webhookServer) stop(srv *http.Server, ln net.Listener, served <-chan er
 	deadline := time.Now().Add(grace)
 	s.log.Info("stopping: no new connections, admissions in flight finish", "within", grace)
 	_ = ln.Close()
-	<-served // Serve returns once its listener is closed
+	<-served //nolint:errcheck // Serve returns http.ErrServerClosed once its listener is closed
 	if n := s.fresh.settle(min(newConnWait, grace)); n > 0 {
 		s.log.Info("closed connections that sent no request in time", "connections", n)
 	}
