@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -46,6 +47,30 @@ func usageError(format string, args ...any) error {
 // already printed its result).
 func exitCode(code int) error { return &exitError{code: code} }
 
+// Build information, set at link time by `make build` and the image builds
+// (internal/imagebuild):
+//
+//	go build -ldflags "-X github.com/ecr-preflight/ecr-preflight/internal/cli.version=v0.1.0 \
+//	  -X github.com/ecr-preflight/ecr-preflight/internal/cli.commit=$(git rev-parse HEAD)"
+//
+// A plain `go build` leaves version "dev" and commit empty.
+var (
+	version = "dev"
+	commit  = ""
+)
+
+// versionString is what `ecr-preflight --version` prints after the command
+// name, e.g. "v0.1.0 (commit 678d9864ce47, go1.26.8, linux/amd64)".
+func versionString() string {
+	c := commit
+	if c == "" {
+		c = "unknown"
+	} else if len(c) > 12 {
+		c = c[:12]
+	}
+	return fmt.Sprintf("%s (commit %s, %s, %s/%s)", version, c, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
 // Streams are the command's standard input and outputs, passed in so tests
 // can drive commands in-process.
 type Streams struct {
@@ -61,7 +86,12 @@ func NewRootCommand(s Streams) *cobra.Command {
 		Short:         "Catch ECR images that nodes cannot pull before Kubernetes accepts the workload",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       versionString(),
 	}
+	// Declared here so cobra does not add its -v shorthand: serve's -v is
+	// --verbosity.
+	root.Flags().Bool("version", false, "print the version and exit")
+	root.SetVersionTemplate("{{.Name}} {{.Version}}\n")
 	root.SetIn(s.In)
 	root.SetOut(s.Out)
 	root.SetErr(s.Err)
