@@ -113,21 +113,51 @@ func (e *Env) Serve(t testing.TB, o ServeOptions) *Webhook {
 	}
 	args = append(args, o.Args...)
 
-	w := &Webhook{
-		URL:        "https://127.0.0.1:" + strconv.Itoa(ports[0]),
-		CABundle:   ca,
-		Args:       append([]string{e.Binary}, args...),
-		metricsURL: "http://127.0.0.1:" + strconv.Itoa(ports[1]) + "/metrics",
-		healthURL:  "http://127.0.0.1:" + strconv.Itoa(ports[2]) + "/readyz",
-		output:     &loopback.Buffer{},
-		done:       make(chan struct{}),
-	}
-	w.cmd = exec.Command(e.Binary, args...)
 	endpoint := o.AWSEndpoint
 	if endpoint == "" {
 		endpoint = e.Moto.URL
 	}
-	w.cmd.Env = awsEnv(endpoint)
+	w := e.StartServe(t, ServeProcess{
+		Args:       args,
+		Env:        awsEnv(endpoint),
+		URL:        "https://127.0.0.1:" + strconv.Itoa(ports[0]),
+		HealthPort: ports[2],
+		MetricsURL: "http://127.0.0.1:" + strconv.Itoa(ports[1]) + "/metrics",
+	})
+	w.CABundle = ca
+	return w
+}
+
+// ServeProcess is an `ecr-preflight serve` command line to run as it is,
+// e.g. the one a Helm chart's Deployment holds.
+type ServeProcess struct {
+	// Args follow the binary: "serve" and its flags.
+	Args []string
+	// Env is the whole environment of the process (see AWSEnv).
+	Env []string
+	// URL is the HTTPS base the webhook serves on, for Webhook.URL.
+	URL string
+	// HealthPort is the port of /readyz on 127.0.0.1.
+	HealthPort int
+	// MetricsURL is where /metrics is scraped (empty: not scraped).
+	MetricsURL string
+}
+
+// StartServe starts e.Binary with p.Args and p.Env and waits until /readyz
+// answers 200. It is stopped (process group) when t ends; if t failed, its
+// log is printed.
+func (e *Env) StartServe(t testing.TB, p ServeProcess) *Webhook {
+	t.Helper()
+	w := &Webhook{
+		URL:        p.URL,
+		Args:       append([]string{e.Binary}, p.Args...),
+		metricsURL: p.MetricsURL,
+		healthURL:  "http://127.0.0.1:" + strconv.Itoa(p.HealthPort) + "/readyz",
+		output:     &loopback.Buffer{},
+		done:       make(chan struct{}),
+	}
+	w.cmd = exec.Command(e.Binary, p.Args...)
+	w.cmd.Env = p.Env
 	w.cmd.Stdout, w.cmd.Stderr = w.output, w.output
 	// Own process group: Stop reaches anything it spawns, and a Ctrl-C in
 	// the demo's terminal does not kill it behind the cleanup's back.

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # build-assets.sh OUT_DIR
 #
-# Builds the two control-plane binaries that controller-runtime's envtest runs,
-# OUT_DIR/kube-apiserver and OUT_DIR/etcd, from source fetched through the Go
-# module proxy. We build instead of downloading because this project's machines
-# (and CI) can reach the Go module proxy but not release-binary hosts.
+# Puts the two control-plane binaries that controller-runtime's envtest runs,
+# OUT_DIR/kube-apiserver and OUT_DIR/etcd, in place. First it asks
+# setup-envtest (the standard tool, pinned below) for the envtest release of the
+# pinned Kubernetes version, which takes seconds where release binaries can be
+# downloaded; when that fails (this project's machines and CI reach the Go
+# module proxy but no release-binary host), it builds both from source fetched
+# through the Go module proxy. It says which path it took.
 #
 # The pinned versions live in the wrapper modules beside this script
 # (kube-apiserver/go.mod and etcd/go.mod, with committed go.sum files); this
@@ -21,6 +24,12 @@
 #   BUILD_PARALLELISM  go build -p value (default 2: the project machines have
 #                      2 cores and other work may be compiling at the same time)
 #   FORCE=1            rebuild even if the stamp matches
+#   ENVTEST_DOWNLOAD   auto (default): setup-envtest first, build if it fails;
+#                      never: always build; only: setup-envtest or fail
+#   ENVTEST_INDEX      setup-envtest's release index (default: its own, on
+#                      GitHub); tests point it at a local one
+#   ENVTEST_DOWNLOAD_TIMEOUT  seconds setup-envtest may take (default 180)
+#   SETUP_ENVTEST_DIR  where setup-envtest is installed (default OUT_DIR/.setup-envtest)
 set -euo pipefail
 
 log() { printf '[build-assets] %s\n' "$*" >&2; }
@@ -88,9 +97,21 @@ fingerprint() {
 KUBE_LINE="kube-apiserver $KUBE_VERSION $(fingerprint "$TOOLS_DIR/kube-apiserver" "$KUBE_LDFLAGS")"
 ETCD_LINE="etcd $ETCD_VERSION $(fingerprint "$TOOLS_DIR/etcd" "$ETCD_LDFLAGS")"
 
-# up_to_date NAME LINE: the binary exists and the stamp holds exactly LINE.
+# The stamp lines of binaries that setup-envtest downloaded: the envtest
+# release of KUBE_VERSION (its etcd is the one that release ships).
+KUBE_DL_LINE="kube-apiserver $KUBE_VERSION setup-envtest"
+ETCD_DL_LINE="etcd for-kube-$KUBE_VERSION setup-envtest"
+
+# up_to_date NAME LINE [LINE]: the binary exists and the stamp holds exactly
+# one of the LINEs (built, or downloaded).
 up_to_date() {
-	[[ ${FORCE:-0} != 1 && -x "$OUT_DIR/$1" && -f $STAMP ]] && grep -qxF "$2" "$STAMP"
+	local name=$1
+	shift
+	[[ ${FORCE:-0} != 1 && -x "$OUT_DIR/$name" && -f $STAMP ]] || return 1
+	for line in "$@"; do
+		grep -qxF "$line" "$STAMP" && return 0
+	done
+	return 1
 }
 
 # build NAME MODULE_DIR PACKAGE LDFLAGS: go build PACKAGE from inside the
@@ -119,7 +140,11 @@ check_version() {
 }
 
 if up_to_date kube-apiserver "$KUBE_LINE" && up_to_date etcd "$ETCD_LINE"; then
-	log "up to date: kube-apiserver $KUBE_VERSION, etcd $ETCD_VERSION in $OUT_DIR"
+	log "up to date: kube-apiserver $KUBE_VERSION, etcd $ETCD_VERSION in $OUT_DIR (built from source)"
+	exit 0
+fi
+if up_to_date kube-apiserver "$KUBE_DL_LINE" && up_to_date etcd "$ETCD_DL_LINE"; then
+	log "up to date: kube-apiserver $KUBE_VERSION and its etcd in $OUT_DIR (downloaded by setup-envtest)"
 	exit 0
 fi
 
@@ -127,6 +152,65 @@ fi
 # must not trust an old stamp next to a binary of unknown provenance.
 old_stamp=$(cat "$STAMP" 2>/dev/null || true)
 rm -f "$STAMP"
+
+# setup-envtest, pinned like every other tool; `go install` fetches it from
+# the Go module proxy.
+SETUP_ENVTEST_VERSION=v0.25.1
+
+# download: setup-envtest fetches the envtest release of KUBE_VERSION (checked
+# against the index's SHA-512) into a scratch store; both binaries are copied
+# into OUT_DIR once the API server reports the pinned version. Returns non-zero,
+# having logged why, on any failure.
+download() {
+	local tools=${SETUP_ENVTEST_DIR:-$OUT_DIR/.setup-envtest} store dir out
+	if ! GOBIN="$tools" GOFLAGS=-mod=mod go install "sigs.k8s.io/controller-runtime/tools/setup-envtest@$SETUP_ENVTEST_VERSION" >&2; then
+		log "cannot install setup-envtest $SETUP_ENVTEST_VERSION"
+		return 1
+	fi
+	store=$(mktemp -d "$OUT_DIR/.envtest-store.XXXXXX")
+	local args=(use -p path --bin-dir "$store" "${KUBE_VERSION#v}")
+	[[ -n ${ENVTEST_INDEX:-} ]] && args+=(--index "$ENVTEST_INDEX")
+	log "asking setup-envtest $SETUP_ENVTEST_VERSION for the envtest release of Kubernetes $KUBE_VERSION${ENVTEST_INDEX:+ (index $ENVTEST_INDEX)}"
+	if ! out=$(timeout "${ENVTEST_DOWNLOAD_TIMEOUT:-180}" "$tools/setup-envtest" "${args[@]}" 2>&1); then
+		log "setup-envtest failed: $(tail -n1 <<<"$out")"
+		rm -rf "$store"
+		return 1
+	fi
+	dir=$(tail -n1 <<<"$out")
+	if [[ ! -x $dir/kube-apiserver || ! -x $dir/etcd ]]; then
+		log "setup-envtest gave $dir, without kube-apiserver and etcd"
+		rm -rf "$store"
+		return 1
+	fi
+	if ! "$dir/kube-apiserver" --version 2>&1 | grep -qxF "Kubernetes $KUBE_VERSION"; then
+		log "the downloaded kube-apiserver reports '$("$dir/kube-apiserver" --version 2>&1 | head -n1)', want Kubernetes $KUBE_VERSION"
+		rm -rf "$store"
+		return 1
+	fi
+	for name in kube-apiserver etcd; do
+		cp "$dir/$name" "$OUT_DIR/.$name.tmp" && chmod 0755 "$OUT_DIR/.$name.tmp" && mv -f "$OUT_DIR/.$name.tmp" "$OUT_DIR/$name"
+	done
+	rm -rf "$store"
+}
+
+case ${ENVTEST_DOWNLOAD:-auto} in
+auto | only)
+	start=$SECONDS
+	if download; then
+		check_version kube-apiserver "Kubernetes $KUBE_VERSION" --version
+		check_version etcd "etcd Version:" --version
+		printf '%s\n%s\n' "$KUBE_DL_LINE" "$ETCD_DL_LINE" >"$STAMP"
+		log "done in $((SECONDS - start))s: downloaded by setup-envtest (kube-apiserver $KUBE_VERSION and the etcd of its envtest release)"
+		exit 0
+	fi
+	[[ ${ENVTEST_DOWNLOAD:-auto} == only ]] && die "setup-envtest could not provide the binaries and ENVTEST_DOWNLOAD=only"
+	log "falling back to building from the Go module proxy"
+	# A downloaded pair is no base for a partial rebuild.
+	old_stamp=""
+	;;
+never) log "ENVTEST_DOWNLOAD=never: building from the Go module proxy" ;;
+*) die "ENVTEST_DOWNLOAD=${ENVTEST_DOWNLOAD}: want auto, never or only" ;;
+esac
 
 if grep -qxF "$KUBE_LINE" <<<"$old_stamp" && [[ ${FORCE:-0} != 1 && -x $OUT_DIR/kube-apiserver ]]; then
 	log "kube-apiserver $KUBE_VERSION is up to date"
@@ -143,4 +227,4 @@ fi
 check_version etcd "etcd Version: ${ETCD_VERSION#v}" --version
 
 printf '%s\n%s\n' "$KUBE_LINE" "$ETCD_LINE" >"$STAMP"
-log "done: $(tr '\n' ';' <"$STAMP")"
+log "done: built from source through the Go module proxy: $(tr '\n' ';' <"$STAMP")"
