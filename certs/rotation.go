@@ -410,7 +410,7 @@ func (r *Rotation) ready(ctx context.Context) error {
 	if err := r.cache.Get(ctx, r.secretKey(), s); err != nil {
 		return fmt.Errorf("reading Secret %s: %w", r.secretKey(), err)
 	}
-	ca, err := parseCert(s.Data[SecretCA])
+	ca, err := ParseCertificatePEM(s.Data[SecretCA])
 	if err != nil {
 		return fmt.Errorf("no CA in Secret %s yet: %w", r.secretKey(), err)
 	}
@@ -446,7 +446,9 @@ func (r *Rotation) ready(ctx context.Context) error {
 	return nil
 }
 
-func parseCert(pemBytes []byte) (*x509.Certificate, error) {
+// ParseCertificatePEM parses the first PEM block of pemBytes as an X.509
+// certificate.
+func ParseCertificatePEM(pemBytes []byte) (*x509.Certificate, error) {
 	b, _ := pem.Decode(pemBytes)
 	if b == nil || b.Type != "CERTIFICATE" {
 		return nil, errors.New("no PEM certificate")
@@ -517,7 +519,7 @@ func (g *namesGuard) dropIfMissingNames(ctx context.Context) error {
 		}
 		return err
 	}
-	leaf, err := parseCert(s.Data[CertFile])
+	leaf, err := ParseCertificatePEM(s.Data[CertFile])
 	if err != nil {
 		return nil // nothing issued yet, or unusable: cert-controller replaces it
 	}

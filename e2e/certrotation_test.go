@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -550,24 +549,16 @@ func mustCreate(ctx context.Context, t *testing.T, c client.Client, obj client.O
 
 func parsePEMCert(t *testing.T, p []byte) *x509.Certificate {
 	t.Helper()
-	c, err := parsePEM(p)
+	c, err := certs.ParseCertificatePEM(p)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return c
 }
 
-func parsePEM(p []byte) (*x509.Certificate, error) {
-	b, _ := pem.Decode(p)
-	if b == nil || b.Type != "CERTIFICATE" {
-		return nil, errors.New("no PEM certificate")
-	}
-	return x509.ParseCertificate(b.Bytes)
-}
-
 // verifyPEM checks a PEM certificate against ca for every name.
 func verifyPEM(p []byte, ca *x509.Certificate, names []string) error {
-	leaf, err := parsePEM(p)
+	leaf, err := certs.ParseCertificatePEM(p)
 	if err != nil {
 		return err
 	}
