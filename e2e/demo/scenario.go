@@ -50,7 +50,7 @@ func play(tb testing.TB, n *narrator, binary string) {
 	n.say("AWS         moto_server at %s, acting as account %s (region us-west-2)", env.Moto.URL, awsseed.SeedAccount)
 	n.say("webhook     ecr-preflight serve --mode warn --node-role-arn %s --kubeconfig ... (a subprocess)", seed.RoleARN)
 	n.say("            at %s, registered for apps/v1 Deployments (CREATE, UPDATE),", wh.ValidateURL())
-	n.say("            failurePolicy Ignore, timeoutSeconds %d, as the README recommends", harness.HookTimeoutSeconds)
+	n.say("            failurePolicy Ignore (as the README recommends), timeoutSeconds %d (above the 2s admission budget)", harness.HookTimeoutSeconds)
 	n.say("\nThe AWS state, as the workshop found it:")
 	showImage(tb, n, env)
 	showRolePolicies(tb, n, env)
