@@ -25,15 +25,7 @@ func TestFilesReload(t *testing.T) {
 	if got := leaf(t, f); !bytes.Equal(got, first) {
 		t.Fatal("first certificate not loaded")
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- f.Start(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Start: %v", err)
-		}
-	}()
+	startFiles(t, f)
 
 	second, err := certstest.Write(dir, "second")
 	if err != nil {
@@ -73,15 +65,7 @@ func TestAwaitFiles(t *testing.T) {
 	if c, err := f.GetCertificate(nil); err == nil || c != nil || !strings.Contains(err.Error(), "no serving certificate in "+dir+" yet") {
 		t.Fatalf("before the files: %v, %v", c, err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- f.Start(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Start: %v", err)
-		}
-	}()
+	startFiles(t, f)
 	for _, name := range []string{"first", "second"} {
 		want, err := certstest.Write(dir, name)
 		if err != nil {
@@ -108,4 +92,19 @@ func TestAwaitFilesStops(t *testing.T) {
 	if err := f.Start(ctx); err != nil {
 		t.Errorf("Start: %v", err)
 	}
+}
+
+// startFiles runs f's reload loop until the test ends, failing it if Start
+// returns an error.
+func startFiles(t *testing.T, f *certs.Files) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Start: %v", err)
+		}
+	})
 }

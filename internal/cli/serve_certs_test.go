@@ -39,14 +39,7 @@ func TestServeCertRotationFlags(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			t.Setenv(podNamespaceEnv, tc.podNamespace)
-			o := parseServeFlags(t, append(slices.Clone(rotation), tc.args...)...)
-			err := o.Validate()
-			switch {
-			case tc.wantErr == "" && err != nil:
-				t.Errorf("unexpected error: %v", err)
-			case tc.wantErr != "" && (err == nil || !strings.Contains(joinLines(err), tc.wantErr)):
-				t.Errorf("error %v, want it to contain %q", err, tc.wantErr)
-			}
+			wantValidation(t, parseServeFlags(t, append(slices.Clone(rotation), tc.args...)...).Validate(), tc.wantErr)
 		})
 	}
 

@@ -51,14 +51,7 @@ func TestServeOptionsValidate(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			o := parseServeFlags(t, tc.args...)
-			err := o.Validate()
-			switch {
-			case tc.wantErr == "" && err != nil:
-				t.Errorf("unexpected error: %v", err)
-			case tc.wantErr != "" && (err == nil || !strings.Contains(joinLines(err), tc.wantErr)):
-				t.Errorf("error %v, want it to contain %q", err, tc.wantErr)
-			}
+			wantValidation(t, parseServeFlags(t, tc.args...).Validate(), tc.wantErr)
 		})
 	}
 }
@@ -150,5 +143,17 @@ func TestServeUsageErrors(t *testing.T) {
 	out.Reset()
 	if code := Execute([]string{"serve", "--no-such-flag"}, nil, &out, &out); code != ExitUsage {
 		t.Errorf("exit %d: %s", code, out.String())
+	}
+}
+
+// wantValidation checks Validate's answer: no error when want is "", else
+// an error whose text contains want.
+func wantValidation(t *testing.T, err error, want string) {
+	t.Helper()
+	switch {
+	case want == "" && err != nil:
+		t.Errorf("unexpected error: %v", err)
+	case want != "" && (err == nil || !strings.Contains(joinLines(err), want)):
+		t.Errorf("error %v, want it to contain %q", err, want)
 	}
 }
