@@ -167,9 +167,12 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 // TestChartIAMPolicyGrantsWhatTheREADMEsays: the chart's IAM policy for
-// ecr-preflight's own role allows exactly the actions the README lists,
-// judged by ecr-preflight's own policy evaluator on the resources they
-// are called on, and nothing that pulls or writes.
+// ecr-preflight's own role allows exactly the actions the READMEs list
+// (the README's own permissions, and the node pool permissions of the
+// chart's README), judged by ecr-preflight's own policy evaluator on the
+// resources they are called on, and nothing that downloads image content
+// or writes; the chart README's statement for platformCheck=full grants
+// the one action the policy leaves out.
 func TestChartIAMPolicyGrantsWhatTheREADMEsays(t *testing.T) {
 	data := repoFile(t, chartDir+"/iam-policy.json")
 	policy, err := iampolicy.ParseAs(data, iampolicy.SourceIdentity)
@@ -178,19 +181,22 @@ func TestChartIAMPolicyGrantsWhatTheREADMEsays(t *testing.T) {
 	}
 
 	// The README's list: "ecr-preflight's own credentials need `ecr:...`,
-	// ... and `sts:GetCallerIdentity`; a missing one ...".
-	readme := strings.Join(strings.Fields(string(repoFile(t, "README.md"))), " ")
-	start := strings.Index(readme, "own credentials need")
-	end := strings.Index(readme[max(start, 0):], "a missing one")
-	if start < 0 || end < 0 {
-		t.Fatal("README.md: the list of ecr-preflight's own permissions (\"own credentials need ... a missing one\") is gone")
-	}
-	listed := regexp.MustCompile("`((?:ecr|iam|sts):[A-Za-z]+)`").FindAllStringSubmatch(readme[start:start+end], -1)
+	// ... and `sts:GetCallerIdentity`; a missing one ...", and the chart
+	// README's "... own credentials also need `eks:...`, ...; a missing
+	// one ...".
 	var want []string
-	for _, m := range listed {
-		want = append(want, m[1])
+	for _, src := range []struct{ file, start string }{
+		{"README.md", "own credentials need"},
+		{chartDir + "/README.md", "own credentials also need"},
+	} {
+		listed := permissionsListed(t, src.file, src.start)
+		if len(listed) == 0 {
+			t.Errorf("%s lists no permissions after %q", src.file, src.start)
+		}
+		want = append(want, listed...)
 	}
 	slices.Sort(want)
+	want = slices.Compact(want)
 
 	var inPolicy struct {
 		Statement []struct {
@@ -217,9 +223,11 @@ func TestChartIAMPolicyGrantsWhatTheREADMEsays(t *testing.T) {
 	}
 
 	const (
-		self = "arn:aws:iam::111122223333:role/ecr-preflight"
-		repo = "arn:aws:ecr:us-west-2:111122223333:repository/team/app"
-		role = "arn:aws:iam::111122223333:role/EksNodeGroupRole"
+		self      = "arn:aws:iam::111122223333:role/ecr-preflight"
+		repo      = "arn:aws:ecr:us-west-2:111122223333:repository/team/app"
+		role      = "arn:aws:iam::111122223333:role/EksNodeGroupRole"
+		cluster   = "arn:aws:eks:us-west-2:111122223333:cluster/prod"
+		nodegroup = "arn:aws:eks:us-west-2:111122223333:nodegroup/prod/spot-arm/a2c6e1f0-4b5d-7e8f-9a0b-1c2d3e4f5a6b"
 	)
 	resource := map[string]string{
 		"ecr:DescribeImages": repo, "ecr:GetRepositoryPolicy": "arn:aws:ecr:eu-west-1:111122223333:repository/shared",
@@ -229,6 +237,13 @@ func TestChartIAMPolicyGrantsWhatTheREADMEsays(t *testing.T) {
 		"iam:GetPolicy":         "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
 		"iam:GetPolicyVersion":  "arn:aws:iam::111122223333:policy/boundary",
 		"sts:GetCallerIdentity": "*",
+		// Node pools and the platform check.
+		"eks:ListNodegroups": cluster, "eks:ListFargateProfiles": "arn:aws:eks:eu-west-1:111122223333:cluster/staging",
+		"eks:DescribeNodegroup":      nodegroup,
+		"eks:DescribeFargateProfile": "arn:aws:eks:eu-west-1:111122223333:fargateprofile/prod/batch/7ec6e1f0-4b5d-7e8f-9a0b-1c2d3e4f5a6b",
+		"ec2:DescribeInstances":      "*",
+		"iam:GetInstanceProfile":     "arn:aws:iam::111122223333:instance-profile/eks-0ec6e1f0-4b5d-7e8f",
+		"ecr:BatchGetImage":          repo,
 	}
 	set := iampolicy.PolicySet{Identity: []iampolicy.NamedPolicy{{Name: "ecr-preflight", Policy: policy}}}
 	for _, action := range want {
@@ -242,12 +257,61 @@ func TestChartIAMPolicyGrantsWhatTheREADMEsays(t *testing.T) {
 		}
 	}
 	for _, forbidden := range []struct{ action, resource string }{
-		{"ecr:BatchGetImage", repo}, {"ecr:GetDownloadUrlForLayer", repo}, {"ecr:GetAuthorizationToken", "*"},
+		{"ecr:GetDownloadUrlForLayer", repo}, {"ecr:GetAuthorizationToken", "*"},
 		{"ecr:SetRepositoryPolicy", repo}, {"ecr:PutImage", repo},
 		{"iam:PassRole", role}, {"iam:PutRolePolicy", role}, {"sts:AssumeRole", role},
+		{"eks:UpdateNodegroupConfig", nodegroup}, {"eks:DescribeCluster", cluster}, {"eks:AccessKubernetesApi", cluster},
+		{"ec2:TerminateInstances", "*"}, {"iam:AddRoleToInstanceProfile", "arn:aws:iam::111122223333:instance-profile/eks-node"},
 	} {
 		if d := iampolicy.Evaluate(iampolicy.Request{Principal: self, Action: forbidden.action, Resource: forbidden.resource}, set); d.Decision == iampolicy.Allow {
 			t.Errorf("%s on %s is allowed: the policy is not least privilege", forbidden.action, forbidden.resource)
 		}
 	}
+
+	// platformCheck=full: the README's statement to add grants what the
+	// policy leaves out.
+	full := fullModeStatement(t)
+	fullSet := iampolicy.PolicySet{Identity: []iampolicy.NamedPolicy{{Name: "full", Policy: full}}}
+	if d := iampolicy.Evaluate(iampolicy.Request{Principal: self, Action: "ecr:GetDownloadUrlForLayer", Resource: repo}, fullSet); d.Decision != iampolicy.Allow {
+		t.Errorf("the chart README's statement for platformCheck=full does not allow ecr:GetDownloadUrlForLayer on %s: %s", repo, d.Decision)
+	}
+}
+
+// permissionsListed are the actions (`service:Action`) a Markdown file
+// lists from the phrase start to the next "a missing one".
+func permissionsListed(t *testing.T, file, start string) []string {
+	t.Helper()
+	text := strings.Join(strings.Fields(string(repoFile(t, file))), " ")
+	i := strings.Index(text, start)
+	if i < 0 {
+		t.Fatalf("%s: the list of ecr-preflight's own permissions (%q ... \"a missing one\") is gone", file, start)
+	}
+	end := strings.Index(text[i:], "a missing one")
+	if end < 0 {
+		t.Fatalf("%s: the list of permissions after %q does not end with \"a missing one\"", file, start)
+	}
+	var out []string
+	for _, m := range regexp.MustCompile("`((?:ecr|iam|sts|eks|ec2):[A-Za-z]+)`").FindAllStringSubmatch(text[i:i+end], -1) {
+		out = append(out, m[1])
+	}
+	return out
+}
+
+// fullModeStatement is the policy statement the chart's README gives for
+// platformCheck=full: the JSON block that names ecr:GetDownloadUrlForLayer.
+func fullModeStatement(t *testing.T) *iampolicy.Policy {
+	t.Helper()
+	blocks := regexp.MustCompile("(?s)```json\n(.*?)```").FindAllStringSubmatch(string(repoFile(t, chartDir+"/README.md")), -1)
+	for _, b := range blocks {
+		if !strings.Contains(b[1], "ecr:GetDownloadUrlForLayer") || strings.Contains(b[1], `"Version"`) {
+			continue
+		}
+		p, err := iampolicy.ParseAs([]byte(`{"Version": "2012-10-17", "Statement": [`+b[1]+`]}`), iampolicy.SourceIdentity)
+		if err != nil {
+			t.Fatalf("the chart README's statement for platformCheck=full: %v\n%s", err, b[1])
+		}
+		return p
+	}
+	t.Fatal("the chart README has no JSON statement granting ecr:GetDownloadUrlForLayer for platformCheck=full")
+	return nil
 }

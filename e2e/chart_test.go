@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -21,6 +23,7 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -33,6 +36,8 @@ import (
 
 	"github.com/ecr-preflight/ecr-preflight/certs/certstest"
 	"github.com/ecr-preflight/ecr-preflight/e2e/harness"
+	"github.com/ecr-preflight/ecr-preflight/internal/nodepools"
+	"github.com/ecr-preflight/ecr-preflight/internal/nodepools/discover"
 	"github.com/ecr-preflight/ecr-preflight/internal/testutil/awsseed"
 	"github.com/ecr-preflight/ecr-preflight/internal/testutil/loopback"
 	"github.com/ecr-preflight/ecr-preflight/internal/testutil/moto"
@@ -71,6 +76,7 @@ func TestChart(t *testing.T) {
 	t.Run("a misspelt value fails helm template and helm install with a schema error naming the key", s.testTypo)
 	t.Run("values the webhook cannot work with fail the render, naming the value", s.testBadCombinations)
 	t.Run("every serve flag is a chart value, and the maximal values parse as flags", s.testEveryServeFlag)
+	t.Run("node pools: the values become serve's flags, a ConfigMap serve loads, and RBAC only with discovery", s.testNodePools)
 	for _, r := range chartRenders() {
 		t.Run("server-side dry-run of every object: "+r.name, func(t *testing.T) { s.testDryRun(t, r) })
 	}
@@ -127,7 +133,12 @@ func (s *chartSuite) testBadCombinations(t *testing.T) {
 		set  []string
 		want string
 	}{
-		{nil, "nodeRoleArns is required"},
+		{[]string{"nodePools.discoverNodes=false"}, "node pools: nothing says which IAM roles pull the images"},
+		{[]string{"nodePools.static[0].name=gpu", "nodePools.static[0].role=" + s.env.Seed.RoleARN,
+			"nodePools.static[1].name=gpu", "nodePools.static[1].role=" + s.env.Seed.RoleARN}, `nodePools.static[1]: name "gpu" is also the name of nodePools.static[0]`},
+		{[]string{"nodePools.static[0].name=arm", "nodePools.static[0].role=" + s.env.Seed.RoleARN, "nodePools.static[0].platforms[0]=arm64"}, "/nodePools/static/0/platforms/0"},
+		{[]string{"nodePools.refreshInterval=0s"}, "/nodePools/refreshInterval"},
+		{[]string{"nodePools.platformCheck=manifest"}, "/nodePools/platformCheck"},
 		{[]string{role, "admission.timeoutSeconds=5"}, "admission.timeoutSeconds (5) must be below webhook.timeoutSeconds (5)"},
 		{[]string{role, "terminationGracePeriodSeconds=9"}, "terminationGracePeriodSeconds (9) must exceed"},
 		{[]string{role, "certificates.mode=provided"}, "certificates.provided.secretName is required"},
@@ -203,6 +214,154 @@ func (s *chartSuite) testEveryServeFlag(t *testing.T) {
 	out, err := exec.CommandContext(ctx, s.env.Binary, append(slices.Clone(maximalArgs), "--help")...).CombinedOutput()
 	if err != nil {
 		t.Errorf("serve with the maximal values' arguments does not parse: %v\n%s", err, out)
+	}
+}
+
+// ---- node pools ----
+
+// testNodePools renders the node pool values three ways: the defaults
+// (discovery only), EKS without discovery, and the maximal values' static
+// pools, which serve's own loader must read back from the ConfigMap as
+// they were written in the values.
+func (s *chartSuite) testNodePools(t *testing.T) {
+	const ns = "chart-pools"
+	ci := filepath.Join(chartDir, "ci")
+
+	objs := s.render(t, "pools", ns, "-f", filepath.Join(ci, "default-values.yaml"))
+	args := deploymentOf(t, objs).Spec.Template.Spec.Containers[0].Args
+	wantArgs(t, "defaults", args, map[string]string{"discover-nodes": "true", "node-pools-refresh": "30s", "platform-check": "index"},
+		"node-role-arn", "node-pools-config", "cluster-name", "deny-on-any-pool")
+	if n := len(find(objs, "ConfigMap")); n != 0 {
+		t.Errorf("defaults: %d ConfigMaps, want none without nodePools.static", n)
+	}
+	checkDiscoveryRBAC(t, "defaults", objs, true)
+
+	objs = s.render(t, "pools", ns, "--set", "nodePools.discoverNodes=false", "--set", "nodePools.clusterName=prod")
+	args = deploymentOf(t, objs).Spec.Template.Spec.Containers[0].Args
+	wantArgs(t, "EKS only", args, map[string]string{"discover-nodes": "false", "cluster-name": "prod"}, "node-pools-config")
+	checkDiscoveryRBAC(t, "EKS only", objs, false)
+
+	maximal := filepath.Join(ci, "maximal-values.yaml")
+	objs = s.render(t, "pools", ns, "-f", maximal)
+	dep := deploymentOf(t, objs)
+	args = dep.Spec.Template.Spec.Containers[0].Args
+	wantArgs(t, "maximal", args, map[string]string{"deny-on-any-pool": "", "discover-nodes": "false", "platform-check": "full", "node-pools-refresh": "2m30s"})
+	checkDiscoveryRBAC(t, "maximal", objs, false)
+	file := staticPoolsFile(t, dep, convert[corev1.ConfigMap](t, one(t, objs, "ConfigMap")))
+	pools, err := discover.LoadStaticPools(file)
+	if err != nil {
+		t.Fatalf("serve cannot load the chart's static pools: %v", err)
+	}
+	var values struct {
+		NodePools struct {
+			Static []struct {
+				Name, Role       string
+				Platforms        []string
+				Labels           map[string]string
+				Taints           []corev1.Taint
+				FargateSelectors []nodepools.FargateSelector
+			}
+		}
+	}
+	if err := yaml.Unmarshal(repoFile(t, maximal), &values); err != nil {
+		t.Fatal(err)
+	}
+	if len(pools) != len(values.NodePools.Static) || len(pools) < 2 {
+		t.Fatalf("serve loads %d static pools, the values have %d (want at least 2)", len(pools), len(values.NodePools.Static))
+	}
+	for i, v := range values.NodePools.Static {
+		p := pools[i]
+		if p.Name != v.Name || p.Kind != nodepools.KindStatic || p.RoleARN != v.Role || (len(p.Platforms) > 0) != (len(v.Platforms) > 0) ||
+			!maps.Equal(p.Labels, v.Labels) || !reflect.DeepEqual(p.Taints, v.Taints) || !reflect.DeepEqual(p.Fargate, v.FargateSelectors) {
+			t.Errorf("static pool %d: serve loads %+v from the values %+v", i, p, v)
+		}
+	}
+
+	// serve reads the file once: a change of the pools changes the pod
+	// template, so the pods roll.
+	changed := deploymentOf(t, s.render(t, "pools", ns, "-f", maximal, "--set", "nodePools.static[0].role=arn:aws:iam::111122223333:role/Other"))
+	before, after := dep.Spec.Template.Annotations["checksum/node-pools"], changed.Spec.Template.Annotations["checksum/node-pools"]
+	if before == "" || before == after {
+		t.Errorf("checksum/node-pools is %q, then %q after a change of nodePools.static: want a checksum that changes", before, after)
+	}
+}
+
+// wantArgs checks serve flags: each of want with its value ("" for a bare
+// boolean), and none of absent.
+func wantArgs(t *testing.T, what string, args []string, want map[string]string, absent ...string) {
+	t.Helper()
+	for flag, value := range want {
+		if got, ok := argValue(args, flag); !ok || got != value {
+			t.Errorf("%s: --%s is %q (set: %v), want %q", what, flag, got, ok, value)
+		}
+	}
+	for _, flag := range absent {
+		if got, ok := argValue(args, flag); ok {
+			t.Errorf("%s: --%s=%s is passed, want it absent", what, flag, got)
+		}
+	}
+}
+
+// staticPoolsFile writes the ConfigMap's pools file to a temporary file,
+// after checking that the Deployment mounts it where --node-pools-config
+// points.
+func staticPoolsFile(t *testing.T, dep *appsv1.Deployment, cm *corev1.ConfigMap) string {
+	t.Helper()
+	keys := slices.Collect(maps.Keys(cm.Data))
+	if len(keys) != 1 {
+		t.Fatalf("ConfigMap %s has keys %v, want one pools file", cm.Name, keys)
+	}
+	key := keys[0]
+	pod := dep.Spec.Template.Spec
+	var volume string
+	for _, v := range pod.Volumes {
+		if v.ConfigMap != nil && v.ConfigMap.Name == cm.Name {
+			volume = v.Name
+		}
+	}
+	var mountPath string
+	for _, m := range pod.Containers[0].VolumeMounts {
+		if m.Name == volume && m.ReadOnly {
+			mountPath = m.MountPath
+		}
+	}
+	config, _ := argValue(pod.Containers[0].Args, "node-pools-config")
+	if volume == "" || mountPath == "" || config != mountPath+"/"+key {
+		t.Fatalf("ConfigMap %s: volume %q mounted read-only at %q, --node-pools-config=%s: want the flag to name its key %s there",
+			cm.Name, volume, mountPath, config, key)
+	}
+	path := filepath.Join(t.TempDir(), key)
+	writeFile(t, path, cm.Data[key])
+	return path
+}
+
+// checkDiscoveryRBAC: with node discovery the ClusterRole reads Nodes,
+// Karpenter NodePools and EC2NodeClasses (get, list, watch, of any name);
+// without it, none of them.
+func checkDiscoveryRBAC(t *testing.T, what string, objs []*unstructured.Unstructured, discovery bool) {
+	t.Helper()
+	role := convert[rbacv1.ClusterRole](t, one(t, objs, "ClusterRole"))
+	want := map[string]bool{"/nodes": false, "karpenter.sh/nodepools": false, "karpenter.k8s.aws/ec2nodeclasses": false}
+	for _, rule := range role.Rules {
+		for _, g := range rule.APIGroups {
+			for _, r := range rule.Resources {
+				if _, ok := want[g+"/"+r]; !ok {
+					continue
+				}
+				want[g+"/"+r] = true
+				if !discovery {
+					t.Errorf("%s: the ClusterRole grants %v on %s/%s without nodePools.discoverNodes", what, rule.Verbs, g, r)
+				}
+				if !slices.Equal(rule.Verbs, []string{"get", "list", "watch"}) || len(rule.ResourceNames) != 0 {
+					t.Errorf("%s: the ClusterRole grants %v on %s/%s (names %v), want get, list, watch", what, rule.Verbs, g, r, rule.ResourceNames)
+				}
+			}
+		}
+	}
+	for res, granted := range want {
+		if discovery && !granted {
+			t.Errorf("%s: the ClusterRole does not grant %s, which node pool discovery reads", what, res)
+		}
 	}
 }
 
@@ -956,6 +1115,20 @@ func (s *chartSuite) checkRBAC(t *testing.T, r *chartRelease, serviceAccount, se
 		{"update", "coordination.k8s.io", "leases", r.namespace, secret + "-rotation", true},
 		{"create", "coordination.k8s.io", "leases", r.namespace, "", false},
 		{"update", "coordination.k8s.io", "leases", r.namespace, "another-lease", false},
+		// Node pool discovery (nodePools.discoverNodes, on by default):
+		// read only.
+		{"list", "", "nodes", "", "", true},
+		{"watch", "", "nodes", "", "", true},
+		{"get", "", "nodes", "", "ip-10-0-1-2.ec2.internal", true},
+		{"update", "", "nodes", "", "ip-10-0-1-2.ec2.internal", false},
+		{"patch", "", "nodes", "", "ip-10-0-1-2.ec2.internal", false},
+		{"list", "karpenter.sh", "nodepools", "", "", true},
+		{"watch", "karpenter.sh", "nodepools", "", "", true},
+		{"update", "karpenter.sh", "nodepools", "", "default", false},
+		{"list", "karpenter.k8s.aws", "ec2nodeclasses", "", "", true},
+		{"create", "karpenter.k8s.aws", "ec2nodeclasses", "", "", false},
+		{"list", "karpenter.sh", "nodeclaims", "", "", false},
+		{"list", "", "pods", "", "", false},
 		{"get", "apps", "deployments", r.namespace, "", false},
 		{"get", "", "configmaps", r.namespace, "", false},
 	} {
@@ -1129,10 +1302,20 @@ func serverVersion(t *testing.T, env *harness.Env) string {
 // Prometheus Operator's ServiceMonitor. The stubs give the kinds, versions
 // and scope only (any spec is accepted), so a dry-run proves the objects'
 // kind, apiVersion and namespace; the tests check their spec themselves.
-var stubCRDs = []struct{ group, kind, plural string }{
-	{"cert-manager.io", "Issuer", "issuers"},
-	{"cert-manager.io", "Certificate", "certificates"},
-	{"monitoring.coreos.com", "ServiceMonitor", "servicemonitors"},
+//
+// Karpenter's NodePool and EC2NodeClass (cluster-scoped, empty) are there
+// so that the process's node pool discovery really lists them with the
+// chart's RBAC, as in a cluster with Karpenter, rather than skipping kinds
+// the API server does not know.
+var stubCRDs = []struct {
+	group, kind, plural string
+	cluster             bool
+}{
+	{group: "cert-manager.io", kind: "Issuer", plural: "issuers"},
+	{group: "cert-manager.io", kind: "Certificate", plural: "certificates"},
+	{group: "monitoring.coreos.com", kind: "ServiceMonitor", plural: "servicemonitors"},
+	{group: "karpenter.sh", kind: "NodePool", plural: "nodepools", cluster: true},
+	{group: "karpenter.k8s.aws", kind: "EC2NodeClass", plural: "ec2nodeclasses", cluster: true},
 }
 
 func installStubCRDs(t *testing.T, env *harness.Env) {
@@ -1141,14 +1324,17 @@ func installStubCRDs(t *testing.T, env *harness.Env) {
 	defer cancel()
 	c := env.Client(t, nil)
 	for _, crd := range stubCRDs {
-		version := "v1"
+		version, scope := "v1", "Namespaced"
+		if crd.cluster {
+			scope = "Cluster"
+		}
 		u := &unstructured.Unstructured{Object: map[string]any{
 			"apiVersion": "apiextensions.k8s.io/v1",
 			"kind":       "CustomResourceDefinition",
 			"metadata":   map[string]any{"name": crd.plural + "." + crd.group},
 			"spec": map[string]any{
 				"group": crd.group,
-				"scope": "Namespaced",
+				"scope": scope,
 				"names": map[string]any{"kind": crd.kind, "plural": crd.plural, "singular": strings.ToLower(crd.kind), "listKind": crd.kind + "List"},
 				"versions": []any{map[string]any{
 					"name": version, "served": true, "storage": true,
@@ -1167,8 +1353,11 @@ func installStubCRDs(t *testing.T, env *harness.Env) {
 		for {
 			probe := &unstructured.Unstructured{Object: map[string]any{
 				"apiVersion": crd.group + "/v1", "kind": crd.kind,
-				"metadata": map[string]any{"name": "probe", "namespace": "default"},
+				"metadata": map[string]any{"name": "probe"},
 			}}
+			if !crd.cluster {
+				probe.SetNamespace("default")
+			}
 			err := env.Client(t, nil).Create(ctx, probe, client.DryRunAll)
 			if err == nil {
 				break

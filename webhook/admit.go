@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/ecr-preflight/ecr-preflight/internal/logcap"
+	"github.com/ecr-preflight/ecr-preflight/internal/nodepools"
 	"github.com/ecr-preflight/ecr-preflight/internal/preflight"
 )
 
@@ -35,7 +36,9 @@ type subject struct {
 	kind      string
 	operation string
 	obj       metav1.Object
-	spec      *corev1.PodSpec
+	// labels are the pod template's labels (Fargate selectors read them).
+	labels map[string]string
+	spec   *corev1.PodSpec
 	// oldSpec is the pod template before an UPDATE.
 	oldSpec *corev1.PodSpec
 	// ephemeralOnly restricts the check to ephemeral containers.
@@ -115,7 +118,11 @@ func (a *admitter) admit(ctx context.Context, s subject) (admission.Warnings, er
 	if end := start.Add(a.opts.Timeout); checkBy.After(end) {
 		checkBy = end
 	}
-	results, checked := a.review(ctx, checkBy, &inflight, log, namespace, s.spec, images)
+	t := nodepools.Template{Namespace: namespace, Labels: s.labels, Spec: s.spec}
+	results, pl, checked := a.review(ctx, checkBy, &inflight, log, t, images)
+	if note := unschedulable(pl); note != "" {
+		notes = append(notes, note)
+	}
 	if !checked {
 		a.opts.Metrics.ObserveUnverified(unverifiedOverload)
 		log.Info("warning: too many distinct admissions in flight; allowing unverified", "images", len(images))
@@ -137,7 +144,7 @@ func (a *admitter) admit(ctx context.Context, s subject) (admission.Warnings, er
 		}
 	}
 	// Dry run judges as deny would, so its counts say what enforcing would do.
-	v := judge(results, containersOf(containers), changed, mode != ModeWarn)
+	v := judge(results, containersOf(containers), changed, mode != ModeWarn, a.opts.DenyOnAnyPool)
 	warnings := capWarnings(append(notes, v.warnings...))
 
 	switch {
@@ -253,59 +260,65 @@ const answerShare = 10
 // errBusy: no concurrency slot was free within the queue wait.
 var errBusy = errors.New("too many admissions in flight")
 
-// review asks the Checker about images for the node roles that may run
-// spec, by checkBy. An answer already in memory is taken at once (see
-// warm). Otherwise it checks once for every identical admission in flight:
-// the copies of a burst wait for the one answer and take no concurrency
-// slot of their own, so only genuinely distinct work can saturate the
-// server. checked is false when no slot was free: the caller allows the
-// object unverified.
-func (a *admitter) review(ctx context.Context, checkBy time.Time, inflight *sync.WaitGroup, log logr.Logger, namespace string, spec *corev1.PodSpec, images []string) (results []preflight.Result, checked bool) {
-	if results, ok := a.warm(log, images); ok {
-		return results, true
+// review asks the Checker about images for the node pools pods of t may
+// run on, by checkBy. An answer already in memory is taken at once (see
+// warm). Otherwise it checks once for every identical admission in
+// flight: the copies of a burst wait for the one answer and take no
+// concurrency slot of their own, so only genuinely distinct work can
+// saturate the server. checked is false when no slot was free: the caller
+// allows the object unverified.
+func (a *admitter) review(ctx context.Context, checkBy time.Time, inflight *sync.WaitGroup, log logr.Logger, t nodepools.Template, images []string) (results []preflight.Result, pl nodepools.Placement, checked bool) {
+	if results, pl, ok := a.warm(log, t, images); ok {
+		return results, pl, true
 	}
 	ctx, cancel := context.WithDeadline(ctx, checkBy)
 	defer cancel()
-	roles, err := guarded(ctx, inflight, func(ctx context.Context) ([]string, error) {
-		return a.opts.Roles.NodeRoles(ctx, namespace, spec)
+	pl, err := guarded(ctx, inflight, func(ctx context.Context) (nodepools.Placement, error) {
+		// Discovery answers from memory once it has run; before that (or
+		// while it is refused) it gets a quarter of the budget, then
+		// answers with what it has, marked incomplete, so the check
+		// still runs.
+		pctx, cancel := context.WithTimeout(ctx, a.opts.Timeout/4)
+		defer cancel()
+		return a.opts.Pools.Placement(pctx, t)
 	})
 	if err != nil {
-		logFailure(log, err, "finding candidate node roles")
+		logFailure(log, err, "finding candidate node pools")
 		a.opts.Metrics.ObserveUnverified(unverifiedReason(err))
-		return unknownAll(images, reasonFor(err, "could not determine node roles")), true
+		return unknownAll(images, reasonFor(err, "could not determine node pools")), pl, true
 	}
-	key := strings.Join(roles, "\x00") + "\x01" + strings.Join(images, "\x00")
+	key := pl.Key() + "\x01" + strings.Join(images, "\x00")
 	flight := a.reviews.DoChan(key, func() (any, error) {
 		if !a.limit.acquire(ctx, a.opts.QueueWait) {
 			return nil, errBusy
 		}
 		var checking sync.WaitGroup
 		defer a.limit.releaseAfter(&checking)
-		return a.check(ctx, &checking, log, images, roles), nil
+		return a.check(ctx, &checking, log, images, pl), nil
 	})
 	select {
 	case r := <-flight:
 		if r.Err != nil {
-			return nil, false
+			return nil, pl, false
 		}
-		return r.Val.([]preflight.Result), true
+		return r.Val.([]preflight.Result), pl, true
 	case <-ctx.Done():
 		a.opts.Metrics.ObserveUnverified(unverifiedTimeout)
-		return unknownAll(images, reasonFor(errNotInTime, "")), true
+		return unknownAll(images, reasonFor(errNotInTime, "")), pl, true
 	}
 }
 
-// warm is the answer to a warm admission: with static node roles and a
-// Checker that has every image's answer in memory, nothing can hang or
-// wait, so none of what bounds a check (deadline, guard goroutine,
+// warm is the answer to a warm admission: with a placement known at once
+// and a Checker that has every image's answer in memory, nothing can hang
+// or wait, so none of what bounds a check (deadline, guard goroutine,
 // concurrency slot, shared flight) is needed. ok is false otherwise. A
-// panic in Cached is logged and only means no warm answer: the guarded
-// check follows.
-func (a *admitter) warm(log logr.Logger, images []string) (results []preflight.Result, ok bool) {
-	roles, static := a.opts.Roles.(StaticRoles)
+// panic is logged and only means no warm answer: the guarded check
+// follows.
+func (a *admitter) warm(log logr.Logger, t nodepools.Template, images []string) (results []preflight.Result, pl nodepools.Placement, ok bool) {
+	pools, instant := a.opts.Pools.(InstantPoolProvider)
 	checker, cached := a.opts.Checker.(CachedChecker)
-	if !static || !cached {
-		return nil, false
+	if !instant || !cached {
+		return nil, pl, false
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -313,16 +326,19 @@ func (a *admitter) warm(log logr.Logger, images []string) (results []preflight.R
 			results, ok = nil, false
 		}
 	}()
-	// The roles are the provider's own list: Cached only reads them.
-	return checker.Cached(images, roles)
+	if pl, ok = pools.InstantPlacement(t); !ok {
+		return nil, pl, false
+	}
+	results, ok = checker.CachedPools(images, pl)
+	return results, pl, ok
 }
 
 // check asks the Checker about images within the admission budget. Every
 // failure to answer becomes an unknown result: "could not check" is never
 // "cannot pull".
-func (a *admitter) check(ctx context.Context, inflight *sync.WaitGroup, log logr.Logger, images, roles []string) []preflight.Result {
+func (a *admitter) check(ctx context.Context, inflight *sync.WaitGroup, log logr.Logger, images []string, pl nodepools.Placement) []preflight.Result {
 	results, err := guarded(ctx, inflight, func(ctx context.Context) ([]preflight.Result, error) {
-		return a.opts.Checker.Check(ctx, images, roles), nil
+		return a.opts.Checker.CheckPools(ctx, images, pl), nil
 	})
 	if err != nil {
 		logFailure(log, err, "checking images", "images", logcap.Strings(images))

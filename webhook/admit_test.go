@@ -307,11 +307,11 @@ func TestAdmit(t *testing.T) {
 			wantChecked:  [][]string{{uiImage}},
 			wantDecision: "Deployment CREATE dryrun would-deny",
 		},
-		"node roles that cannot be found leave every image unknown": {
-			opts: func(o *Options) { o.Mode, o.Roles = ModeDeny, failingRoles{} },
+		"node pools that cannot be found leave every image unknown": {
+			opts: func(o *Options) { o.Mode, o.Pools = ModeDeny, failingRoles{} },
 			call: create(deployments, deployment("ui-private", uiImage)),
 			wantWarnings: admission.Warnings{
-				`container "ui": 1234567890.dkr.ecr.us-west-2.amazonaws.com/retail-sample-app-ui:1.2.1 could not be verified: LookupFailed (could not determine node roles)`},
+				`container "ui": 1234567890.dkr.ecr.us-west-2.amazonaws.com/retail-sample-app-ui:1.2.1 could not be verified: LookupFailed (could not determine node pools)`},
 			wantDecision: "Deployment CREATE deny warn",
 		},
 		"a checker that panics costs a warning, not the server": {
@@ -326,7 +326,7 @@ func TestAdmit(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			checker := &fakeChecker{results: seedResults}
 			rec := &recorder{}
-			o := Options{Checker: checker, Roles: StaticRoles{nodeRole}, Metrics: rec}
+			o := Options{Checker: checker, Pools: StaticRoles{nodeRole}, Metrics: rec}
 			if tc.opts != nil {
 				tc.opts(&o)
 			}

@@ -74,7 +74,7 @@ func TestAWSTextStaysInTheLog(t *testing.T) {
 				logs := &logBuffer{}
 				engine, ecrFake := fakeAWSEngine(t, logs.slog())
 				ecrFake.SetErr(tc.op, tc.err)
-				a, err := newAdmitter(Options{Checker: engine, Roles: StaticRoles{nodeRole}, Mode: mode})
+				a, err := newAdmitter(Options{Checker: engine, Pools: StaticRoles{nodeRole}, Mode: mode})
 				if err != nil {
 					t.Fatal(err)
 				}

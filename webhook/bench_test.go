@@ -148,7 +148,7 @@ func TestBenchServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := startServer(t, Options{Checker: engine, Roles: StaticRoles{nodeRole}, Metrics: rec})
+	s := startServer(t, Options{Checker: engine, Pools: StaticRoles{nodeRole}, Metrics: rec})
 	stats := serveLoopback(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)

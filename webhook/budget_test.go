@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/ecr-preflight/ecr-preflight/internal/nodepools"
 )
 
 const notInTime = `container "ui": 1234567890.dkr.ecr.us-west-2.amazonaws.com/retail-sample-app-ui:1.2.1 could not be verified: LookupFailed (could not verify in time)`
@@ -43,7 +45,7 @@ func TestTimeBudget(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			release := make(chan struct{})
 			defer close(release)
-			o := Options{Checker: &fakeChecker{results: seedResults}, Roles: StaticRoles{nodeRole}, Mode: ModeDeny, Timeout: budget}
+			o := Options{Checker: &fakeChecker{results: seedResults}, Pools: StaticRoles{nodeRole}, Mode: ModeDeny, Timeout: budget}
 			tc.opts(&o, release)
 			a, err := newAdmitter(o)
 			if err != nil {
@@ -75,7 +77,7 @@ func TestSaturation(t *testing.T) {
 	checker := &fakeChecker{results: seedResults, block: release}
 	rec := &recorder{}
 	a, err := newAdmitter(Options{
-		Checker: checker, Roles: StaticRoles{nodeRole}, Mode: ModeDeny, Metrics: rec,
+		Checker: checker, Pools: StaticRoles{nodeRole}, Mode: ModeDeny, Metrics: rec,
 		Timeout: 50 * time.Millisecond, MaxConcurrent: 1, QueueWait: 10 * time.Millisecond,
 	})
 	if err != nil {
@@ -118,10 +120,10 @@ func TestSaturation(t *testing.T) {
 
 func TestOptionsValidation(t *testing.T) {
 	tests := map[string]Options{
-		"no checker":     {Roles: StaticRoles{nodeRole}},
+		"no checker":     {Pools: StaticRoles{nodeRole}},
 		"no roles":       {Checker: &fakeChecker{}},
-		"unknown mode":   {Checker: &fakeChecker{}, Roles: StaticRoles{nodeRole}, Mode: "audit"},
-		"negative limit": {Checker: &fakeChecker{}, Roles: StaticRoles{nodeRole}, MaxConcurrent: -1},
+		"unknown mode":   {Checker: &fakeChecker{}, Pools: StaticRoles{nodeRole}, Mode: "audit"},
+		"negative limit": {Checker: &fakeChecker{}, Pools: StaticRoles{nodeRole}, MaxConcurrent: -1},
 	}
 	for name, o := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -134,8 +136,8 @@ func TestOptionsValidation(t *testing.T) {
 
 func TestStaticRolesAreCopied(t *testing.T) {
 	s := StaticRoles{nodeRole}
-	got, _ := s.NodeRoles(context.Background(), "", nil)
-	got[0] = "changed"
+	got, _ := s.Placement(context.Background(), nodepools.Template{})
+	got.Candidates[0].RoleARN = "changed"
 	if s[0] != nodeRole {
 		t.Error("caller changed the provider's roles")
 	}

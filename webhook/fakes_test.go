@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/ecr-preflight/ecr-preflight/internal/nodepools"
 	"github.com/ecr-preflight/ecr-preflight/internal/preflight"
 )
 
@@ -61,7 +62,8 @@ type fakeChecker struct {
 	roles [][]string
 }
 
-func (f *fakeChecker) Check(_ context.Context, images, roles []string) []preflight.Result {
+func (f *fakeChecker) CheckPools(_ context.Context, images []string, pl nodepools.Placement) []preflight.Result {
+	roles := rolesOf(pl)
 	f.mu.Lock()
 	f.calls = append(f.calls, slices.Clone(images))
 	f.roles = append(f.roles, slices.Clone(roles))
@@ -103,10 +105,19 @@ func (f fakeModes) NamespaceMode(_ context.Context, ns string) (string, bool, er
 	return v, ok, nil
 }
 
+// rolesOf lists the roles of pl's candidates, as the fakes record them.
+func rolesOf(pl nodepools.Placement) []string {
+	roles := make([]string, 0, len(pl.Candidates))
+	for _, p := range pl.Candidates {
+		roles = append(roles, p.RoleARN)
+	}
+	return roles
+}
+
 type failingRoles struct{}
 
-func (failingRoles) NodeRoles(context.Context, string, *corev1.PodSpec) ([]string, error) {
-	return nil, errors.New("no node groups found")
+func (failingRoles) Placement(context.Context, nodepools.Template) (nodepools.Placement, error) {
+	return nodepools.Placement{}, errors.New("no node groups found")
 }
 
 // recorder is a Metrics that remembers its observations.

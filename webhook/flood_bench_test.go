@@ -92,7 +92,7 @@ func BenchmarkFloodOfNewImages(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	a, err := newAdmitter(Options{Checker: engine, Roles: StaticRoles{nodeRole}, Mode: ModeDeny, Timeout: budget})
+	a, err := newAdmitter(Options{Checker: engine, Pools: StaticRoles{nodeRole}, Mode: ModeDeny, Timeout: budget})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,6 +1,12 @@
 package webhook
 
-import "github.com/ecr-preflight/ecr-preflight/internal/preflight"
+import (
+	"fmt"
+	"strings"
+
+	"github.com/ecr-preflight/ecr-preflight/internal/nodepools"
+	"github.com/ecr-preflight/ecr-preflight/internal/preflight"
+)
 
 // verdicts is what the results of one admission amount to.
 type verdicts struct {
@@ -15,7 +21,11 @@ type verdicts struct {
 // nil on CREATE (everything is new) and otherwise says which images the
 // UPDATE introduced, so scaling or restarting a workload whose running
 // images went bad is warned about, never blocked.
-func judge(results []preflight.Result, containers map[string][]string, changed map[string]bool, enforce bool) verdicts {
+//
+// With node pools, an image denies only when no candidate pool can pull
+// it (not-pullable); one that some pools cannot pull (partly-pullable)
+// is warned about, naming them, unless denyOnAnyPool.
+func judge(results []preflight.Result, containers map[string][]string, changed map[string]bool, enforce, denyOnAnyPool bool) verdicts {
 	var v verdicts
 	roles := map[string]bool{}
 	for _, r := range results {
@@ -27,10 +37,12 @@ func judge(results []preflight.Result, containers map[string][]string, changed m
 	}
 	nameRole := len(roles) > 1
 	for _, r := range results {
-		deny := enforce && (changed == nil || changed[r.Image])
+		rejects := r.Verdict == preflight.VerdictNotPullable ||
+			(denyOnAnyPool && r.Verdict == preflight.VerdictPartlyPullable)
+		deny := enforce && rejects && (changed == nil || changed[r.Image])
 		for _, f := range r.Findings {
-			// The engine's verdict follows from its findings' severities:
-			// an error stands against the pull, a warning leaves it open.
+			// An error stands against the pull (where its pool, if any,
+			// runs the pod), a warning leaves it open.
 			against := f.Severity == preflight.SeverityError
 			switch {
 			case f.Severity == preflight.SeverityInfo:
@@ -42,4 +54,21 @@ func judge(results []preflight.Result, containers map[string][]string, changed m
 		}
 	}
 	return v
+}
+
+// unschedulable is the warning for a pod template no node pool can run,
+// or "". Its images are still checked, for existence only.
+func unschedulable(pl nodepools.Placement) string {
+	if len(pl.Candidates) > 0 || len(pl.Excluded) == 0 {
+		return ""
+	}
+	reasons := make([]string, 0, 2)
+	for i, x := range pl.Excluded {
+		if i == 2 {
+			reasons = append(reasons, fmt.Sprintf("%d more", len(pl.Excluded)-i))
+			break
+		}
+		reasons = append(reasons, x.Pool.String()+": "+x.Reason)
+	}
+	return noticeWarning("no node pool can run this pod template (%s); its pods will stay Pending", strings.Join(reasons, "; "))
 }

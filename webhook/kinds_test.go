@@ -99,7 +99,7 @@ func TestEveryKind(t *testing.T) {
 	for name, k := range kinds {
 		t.Run(name, func(t *testing.T) {
 			checker := &fakeChecker{results: seedResults}
-			a, err := newAdmitter(Options{Checker: checker, Roles: StaticRoles{nodeRole}, Mode: ModeDeny})
+			a, err := newAdmitter(Options{Checker: checker, Pools: StaticRoles{nodeRole}, Mode: ModeDeny})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -123,7 +123,7 @@ func TestEveryKind(t *testing.T) {
 // validators: they are allowed silently. (Nil objects never arrive:
 // controller-runtime decodes both objects or answers 400 itself.)
 func TestEmptyObjects(t *testing.T) {
-	a, err := newAdmitter(Options{Checker: &fakeChecker{results: seedResults}, Roles: StaticRoles{nodeRole}, Mode: ModeDeny})
+	a, err := newAdmitter(Options{Checker: &fakeChecker{results: seedResults}, Pools: StaticRoles{nodeRole}, Mode: ModeDeny})
 	if err != nil {
 		t.Fatal(err)
 	}

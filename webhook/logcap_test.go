@@ -123,7 +123,7 @@ func TestLogsStayBounded(t *testing.T) {
 			logs := &logBuffer{}
 			release := make(chan struct{})
 			defer close(release)
-			o := Options{Roles: StaticRoles{nodeRole}}
+			o := Options{Pools: StaticRoles{nodeRole}}
 			tc.opts(&o, logs, release)
 			a, err := newAdmitter(o)
 			if err != nil {

@@ -2,10 +2,12 @@ package webhook
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/ecr-preflight/ecr-preflight/internal/nodepools"
 	"github.com/ecr-preflight/ecr-preflight/internal/preflight"
 )
 
@@ -173,6 +175,9 @@ func findingWarning(containers []string, image string, against bool, f preflight
 	if !against {
 		verb = "could not be verified"
 	}
+	if f.Pool != nil {
+		verb += " on " + clip(nodepools.Kind(f.Pool.Kind).Describe(f.Pool.Name), 64)
+	}
 	head := fmt.Sprintf("%s: %s %s", containerList(containers), clipMiddle(image, 100), verb)
 	if f.Code != "" {
 		head += ": " + clip(string(f.Code), 40)
@@ -182,10 +187,12 @@ func findingWarning(containers []string, image string, against bool, f preflight
 	switch {
 	case f.Statement != "":
 		details = append(details, fmt.Sprintf("statement %q", clip(f.Statement, 48)))
+	case len(f.Platforms) > 0:
+		details = append(details, "no variant for "+clip(strings.Join(f.Platforms, ", "), 60))
 	case len(f.UnknownKeys) > 0:
 		details = append(details, "condition keys "+clip(strings.Join(f.UnknownKeys, ", "), 60))
 	}
-	if nameRole && f.Role != "" {
+	if (nameRole || f.Pool != nil) && f.Role != "" {
 		details = append(details, "role "+clip(preflight.RoleName(f.Role), 48))
 	}
 	if len(details) == 0 && !against && f.Message != "" {
@@ -248,7 +255,11 @@ func denialMessage(kind, namespace, name string, lines []denialLine) string {
 	if obj == "" || obj == namespace+"/" {
 		obj = "(new object)"
 	}
-	fmt.Fprintf(&b, "ecr-preflight: %s %s uses images the node role cannot pull:", clip(kind, fieldMax), clip(obj, fieldMax))
+	what := "the node role cannot pull"
+	if slices.ContainsFunc(lines, func(l denialLine) bool { return l.finding.Pool != nil }) {
+		what = "no node pool it can run on can pull"
+	}
+	fmt.Fprintf(&b, "ecr-preflight: %s %s uses images %s:", clip(kind, fieldMax), clip(obj, fieldMax), what)
 	for i, l := range lines {
 		if i == maxDenialLines {
 			fmt.Fprintf(&b, "\n- and %d more; run ecr-preflight check for all", len(lines)-i)

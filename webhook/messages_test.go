@@ -169,7 +169,7 @@ func TestClipIsTruncateOfSanitize(t *testing.T) {
 func BenchmarkAdmitHostileImage(b *testing.B) {
 	huge := "1234567890.dkr.ecr.us-west-2.amazonaws.com/" + strings.Repeat("a", 1<<20)
 	engine, _ := fakeAWSEngine(b, nil)
-	a, err := newAdmitter(Options{Checker: engine, Roles: StaticRoles{nodeRole}, Mode: ModeDeny})
+	a, err := newAdmitter(Options{Checker: engine, Pools: StaticRoles{nodeRole}, Mode: ModeDeny})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -23,13 +23,16 @@ const (
 	maxQueueWait = 250 * time.Millisecond
 )
 
-// Options configure the validators. Checker and Roles are required.
+// Options configure the validators. Checker and Pools are required.
 type Options struct {
 	// Checker answers for images; the webhook bounds it in time and
 	// recovers its panics.
 	Checker Checker
-	// Roles gives the candidate node roles for a pod template.
-	Roles RoleProvider
+	// Pools says which node pools a pod template can run on.
+	Pools PoolProvider
+	// DenyOnAnyPool rejects (in deny mode) an image that some candidate
+	// node pool cannot pull, even when others can.
+	DenyOnAnyPool bool
 	// Mode applies where no namespace label overrides it. Default warn.
 	Mode Mode
 	// NamespaceModes reads per-namespace overrides. Nil ignores the label,
@@ -60,8 +63,8 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Checker == nil {
 		errs = append(errs, errors.New("a Checker is required"))
 	}
-	if o.Roles == nil {
-		errs = append(errs, errors.New("a RoleProvider is required"))
+	if o.Pools == nil {
+		errs = append(errs, errors.New("a PoolProvider is required"))
 	}
 	if o.Mode == "" {
 		o.Mode = ModeWarn

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ecr-preflight/ecr-preflight/internal/nodepools"
 	"github.com/ecr-preflight/ecr-preflight/internal/preflight"
 )
 
@@ -19,9 +20,9 @@ type slowChecker struct {
 	delay time.Duration
 }
 
-func (s *slowChecker) Check(ctx context.Context, images, roles []string) []preflight.Result {
+func (s *slowChecker) CheckPools(ctx context.Context, images []string, pl nodepools.Placement) []preflight.Result {
 	time.Sleep(s.delay)
-	return s.fakeChecker.Check(ctx, images, roles)
+	return s.fakeChecker.CheckPools(ctx, images, pl)
 }
 
 // TestBurstOfIdenticalAdmissionsIsNeverLetThrough: a burst of copies of a
@@ -30,7 +31,7 @@ func (s *slowChecker) Check(ctx context.Context, images, roles []string) []prefl
 func TestBurstOfIdenticalAdmissionsIsNeverLetThrough(t *testing.T) {
 	checker := &slowChecker{fakeChecker: fakeChecker{results: seedResults}, delay: 100 * time.Millisecond}
 	metrics := &recorder{}
-	a, err := newAdmitter(Options{Checker: checker, Roles: StaticRoles{nodeRole}, Mode: ModeDeny,
+	a, err := newAdmitter(Options{Checker: checker, Pools: StaticRoles{nodeRole}, Mode: ModeDeny,
 		MaxConcurrent: 1, QueueWait: 10 * time.Millisecond, Metrics: metrics})
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +63,7 @@ func TestBurstOfIdenticalAdmissionsIsNeverLetThrough(t *testing.T) {
 func TestDistinctOverloadIsAllowedUnverifiedAndCounted(t *testing.T) {
 	checker := &slowChecker{fakeChecker: fakeChecker{results: seedResults}, delay: 300 * time.Millisecond}
 	metrics := &recorder{}
-	a, err := newAdmitter(Options{Checker: checker, Roles: StaticRoles{nodeRole}, Mode: ModeDeny,
+	a, err := newAdmitter(Options{Checker: checker, Pools: StaticRoles{nodeRole}, Mode: ModeDeny,
 		MaxConcurrent: 1, QueueWait: 10 * time.Millisecond, Metrics: metrics})
 	if err != nil {
 		t.Fatal(err)
@@ -90,7 +91,7 @@ func TestDistinctOverloadIsAllowedUnverifiedAndCounted(t *testing.T) {
 func TestImagesBeyondTheBoundAreNamedNotChecked(t *testing.T) {
 	checker := &fakeChecker{results: seedResults}
 	metrics := &recorder{}
-	a, err := newAdmitter(Options{Checker: checker, Roles: StaticRoles{nodeRole}, Mode: ModeWarn, MaxImages: 3, Metrics: metrics})
+	a, err := newAdmitter(Options{Checker: checker, Pools: StaticRoles{nodeRole}, Mode: ModeWarn, MaxImages: 3, Metrics: metrics})
 	if err != nil {
 		t.Fatal(err)
 	}

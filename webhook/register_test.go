@@ -28,7 +28,7 @@ func TestRegisterWithManager(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := Register(mgr, Options{Checker: &fakeChecker{}, Roles: StaticRoles{nodeRole}}); err != nil {
+	if err := Register(mgr, Options{Checker: &fakeChecker{}, Pools: StaticRoles{nodeRole}}); err != nil {
 		t.Fatal(err)
 	}
 	mux := mgr.GetWebhookServer().WebhookMux()

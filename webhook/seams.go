@@ -2,49 +2,92 @@ package webhook
 
 import (
 	"context"
-	"slices"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-
+	"github.com/ecr-preflight/ecr-preflight/internal/nodepools"
 	"github.com/ecr-preflight/ecr-preflight/internal/preflight"
 )
 
-// Checker answers whether images will pull for the candidate node roles
-// (preflight.Engine satisfies it). It returns one Result per image, in the
-// order given. The webhook guards every call with a deadline and a recover,
-// so an implementation that overruns or panics costs a warning, not an
-// outage.
+// Checker answers whether images will pull for the node pools a pod
+// template can run on (preflight.Engine satisfies it). It returns one
+// Result per image, in the order given. The webhook guards every call
+// with a deadline and a recover, so an implementation that overruns or
+// panics costs a warning, not an outage.
 type Checker interface {
-	Check(ctx context.Context, images []string, roles []string) []preflight.Result
+	CheckPools(ctx context.Context, images []string, pl nodepools.Placement) []preflight.Result
 }
 
 // CachedChecker is a Checker that can also answer from memory alone
-// (preflight.Engine is one). Cached returns what Check would return when
-// every image's answer is already known, and ok false otherwise; it must
-// not block or call out. A warm admission is answered from it without the
-// deadline, the concurrency slot and the goroutine that guard a Check.
+// (preflight.Engine is one). CachedPools returns what CheckPools would
+// return when every image's answer is already known, and ok false
+// otherwise; it must not block or call out. A warm admission is answered
+// from it without the deadline, the concurrency slot and the goroutine
+// that guard a check.
 type CachedChecker interface {
 	Checker
-	Cached(images []string, roles []string) (results []preflight.Result, ok bool)
+	CachedPools(images []string, pl nodepools.Placement) (results []preflight.Result, ok bool)
 }
 
 var _ CachedChecker = (*preflight.Engine)(nil)
 
-// RoleProvider gives the candidate node roles for a pod template: static
-// for now, node-role discovery later.
-type RoleProvider interface {
-	NodeRoles(ctx context.Context, namespace string, spec *corev1.PodSpec) ([]string, error)
+// PoolProvider says where pods of a template can run: the candidate node
+// pools, those excluded and why, and whether discovery was complete.
+type PoolProvider interface {
+	Placement(ctx context.Context, t nodepools.Template) (nodepools.Placement, error)
 }
 
-// StaticRoles is a RoleProvider that answers the same role ARNs for every
-// pod template.
+// InstantPoolProvider is a PoolProvider that can answer from memory
+// without blocking (static pools, or discovery once it has a snapshot);
+// ok is false when it cannot. A warm admission needs nothing else.
+type InstantPoolProvider interface {
+	PoolProvider
+	InstantPlacement(t nodepools.Template) (pl nodepools.Placement, ok bool)
+}
+
+// StaticRoles is a PoolProvider of bare --node-role-arn pools: every pod
+// template may run on all of them.
 type StaticRoles []string
 
-// NodeRoles returns a copy of the static roles, so callers may not change
-// the provider's own list.
-func (s StaticRoles) NodeRoles(context.Context, string, *corev1.PodSpec) ([]string, error) {
-	return slices.Clone([]string(s)), nil
+var _ InstantPoolProvider = StaticRoles(nil)
+
+// Placement places every template on all the roles' pools.
+func (s StaticRoles) Placement(_ context.Context, t nodepools.Template) (nodepools.Placement, error) {
+	pl, _ := s.InstantPlacement(t)
+	return pl, nil
+}
+
+// InstantPlacement is Placement; it never blocks.
+func (s StaticRoles) InstantPlacement(nodepools.Template) (nodepools.Placement, bool) {
+	return nodepools.Placement{Candidates: nodepools.RolePools(s)}, true
+}
+
+// Pools is a PoolProvider over a snapshot of discovered pools: Snapshot
+// must answer from memory once discovery has run (discover.Provider's
+// Snapshot does).
+type Pools struct {
+	Snapshot func(ctx context.Context) nodepools.Snapshot
+	// Ready says whether Snapshot answers without waiting; nil: always.
+	Ready func() bool
+}
+
+var _ InstantPoolProvider = Pools{}
+
+// Placement places t on the snapshot's pools.
+func (p Pools) Placement(ctx context.Context, t nodepools.Template) (nodepools.Placement, error) {
+	return place(p.Snapshot(ctx), t), nil
+}
+
+// InstantPlacement is Placement when the snapshot is in memory.
+func (p Pools) InstantPlacement(t nodepools.Template) (nodepools.Placement, bool) {
+	if p.Ready != nil && !p.Ready() {
+		return nodepools.Placement{}, false
+	}
+	return place(p.Snapshot(context.Background()), t), true
+}
+
+func place(s nodepools.Snapshot, t nodepools.Template) nodepools.Placement {
+	candidates, excluded := nodepools.Candidates(s.Pools, t)
+	return nodepools.Placement{Candidates: candidates, Excluded: excluded, Incomplete: s.Incomplete}
 }
 
 // NamespaceModes looks up a namespace's mode override (the

@@ -143,7 +143,7 @@ func (s *testServer) postAs(tb testing.TB, path, contentType string, body []byte
 }
 
 func TestServeOverHTTPS(t *testing.T) {
-	s := startServer(t, Options{Checker: &fakeChecker{results: seedResults}, Roles: StaticRoles{nodeRole}, Mode: ModeDeny})
+	s := startServer(t, Options{Checker: &fakeChecker{results: seedResults}, Pools: StaticRoles{nodeRole}, Mode: ModeDeny})
 	path := "/validate-apps-v1-deployment"
 
 	t.Run("the seed Deployment is denied with 403 and the full story", func(t *testing.T) {
@@ -216,7 +216,7 @@ func TestMalformedReviews(t *testing.T) {
 	}
 	for _, mode := range []Mode{ModeWarn, ModeDeny, ModeDryRun} {
 		checker := &fakeChecker{results: seedResults}
-		s := startServer(t, Options{Checker: checker, Roles: StaticRoles{nodeRole}, Mode: mode})
+		s := startServer(t, Options{Checker: checker, Pools: StaticRoles{nodeRole}, Mode: mode})
 		for name, tc := range malformed {
 			t.Run(name+" in "+string(mode)+" mode gets a 400", func(t *testing.T) {
 				r := s.postAs(t, path, tc.contentType, tc.body)

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/ecr-preflight/ecr-preflight/internal/nodepools"
 	"github.com/ecr-preflight/ecr-preflight/internal/preflight"
 )
 
@@ -27,9 +27,9 @@ type memoryChecker struct {
 
 var _ CachedChecker = (*memoryChecker)(nil)
 
-func (m *memoryChecker) Cached(images, roles []string) ([]preflight.Result, bool) {
+func (m *memoryChecker) CachedPools(images []string, pl nodepools.Placement) ([]preflight.Result, bool) {
 	m.cacheMu.Lock()
-	m.cachedCalls = append(m.cachedCalls, slices.Clone(roles))
+	m.cachedCalls = append(m.cachedCalls, rolesOf(pl))
 	m.cacheMu.Unlock()
 	if m.cachedPanics {
 		panic("cache exploded")
@@ -45,12 +45,12 @@ func (m *memoryChecker) Cached(images, roles []string) ([]preflight.Result, bool
 	return out, true
 }
 
-// dynamicRoles is a RoleProvider that is not a list in memory.
+// dynamicRoles is a PoolProvider that cannot answer from memory.
 type dynamicRoles struct{ calls *int }
 
-func (d dynamicRoles) NodeRoles(context.Context, string, *corev1.PodSpec) ([]string, error) {
+func (d dynamicRoles) Placement(ctx context.Context, t nodepools.Template) (nodepools.Placement, error) {
 	*d.calls++
-	return []string{nodeRole}, nil
+	return StaticRoles{nodeRole}.Placement(ctx, t)
 }
 
 // TestWarmAdmissions: an answer the Checker has in memory is taken as it
@@ -58,9 +58,9 @@ func (d dynamicRoles) NodeRoles(context.Context, string, *corev1.PodSpec) ([]str
 // goes through the guarded check as before.
 func TestWarmAdmissions(t *testing.T) {
 	warm := map[string]preflight.Result{uiImage: seedResults[uiImage], okImage: seedResults[okImage]}
-	admitWith := func(t *testing.T, c Checker, roles RoleProvider, images ...string) (admission.Warnings, error) {
+	admitWith := func(t *testing.T, c Checker, roles PoolProvider, images ...string) (admission.Warnings, error) {
 		t.Helper()
-		a, err := newAdmitter(Options{Checker: c, Roles: roles, Mode: ModeDeny})
+		a, err := newAdmitter(Options{Checker: c, Pools: roles, Mode: ModeDeny})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -92,7 +92,7 @@ func TestWarmAdmissions(t *testing.T) {
 	})
 	t.Run("a panic in Cached is logged and falls back to the guarded Check", func(t *testing.T) {
 		c := &memoryChecker{fakeChecker: fakeChecker{results: seedResults}, cached: warm, cachedPanics: true}
-		a, err := newAdmitter(Options{Checker: c, Roles: StaticRoles{nodeRole}, Mode: ModeDeny})
+		a, err := newAdmitter(Options{Checker: c, Pools: StaticRoles{nodeRole}, Mode: ModeDeny})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -122,7 +122,7 @@ func TestWarmAdmissions(t *testing.T) {
 		release := make(chan struct{})
 		defer close(release)
 		c := &memoryChecker{fakeChecker: fakeChecker{results: seedResults, block: release}, cached: warm}
-		a, err := newAdmitter(Options{Checker: c, Roles: StaticRoles{nodeRole}, Mode: ModeDeny,
+		a, err := newAdmitter(Options{Checker: c, Pools: StaticRoles{nodeRole}, Mode: ModeDeny,
 			Timeout: 50 * time.Millisecond, MaxConcurrent: 1, QueueWait: 10 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)

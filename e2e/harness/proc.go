@@ -1,7 +1,9 @@
 package harness
 
 import (
+	"context"
 	"os"
+	"os/exec"
 	"strings"
 
 	"github.com/ecr-preflight/ecr-preflight/internal/testutil/moto"
@@ -38,4 +40,13 @@ func awsEnv(endpoint string) []string {
 		"AWS_SHARED_CREDENTIALS_FILE="+os.DevNull,
 		"AWS_EC2_METADATA_DISABLED=true",
 	)
+}
+
+// Run runs the ecr-preflight binary with args (a CLI command such as
+// pools or check) against moto, and returns its combined output.
+func (e *Env) Run(ctx context.Context, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, e.Binary, args...)
+	cmd.Env = awsEnv(e.Moto.URL)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
 }

@@ -41,6 +41,9 @@ type ServeOptions struct {
 	Standalone bool
 	// Args are extra flags.
 	Args []string
+	// NoSeedRole leaves out --node-role-arn for the seed's role, for a
+	// webhook that discovers its node pools instead.
+	NoSeedRole bool
 	// AWSEndpoint is the webhook's AWS_ENDPOINT_URL: empty is Env.Moto,
 	// another is e.g. an ecrstub.Stub in front of it
 	// (ecrstub.Start(t, env.Moto).URL), to make ECR fail a lookup.
@@ -91,7 +94,6 @@ func (e *Env) Serve(t testing.TB, o ServeOptions) *Webhook {
 	}
 	args := []string{"serve",
 		"--mode", mode,
-		"--node-role-arn", e.Seed.RoleARN,
 		"--bind-address", "127.0.0.1",
 		"--port", strconv.Itoa(ports[0]),
 		"--cert-dir", certDir,
@@ -105,6 +107,11 @@ func (e *Env) Serve(t testing.TB, o ServeOptions) *Webhook {
 		"--reverify-interval", "0s",
 		"--log-format", "text",
 		"-v", "1",
+	}
+	if !o.NoSeedRole {
+		// The seed's role alone, as every pod's pool: no Nodes another
+		// case creates may change this webhook's answers.
+		args = append(args, "--node-role-arn", e.Seed.RoleARN, "--discover-nodes=false")
 	}
 	if o.Standalone {
 		args = append(args, "--standalone")

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/ecr-preflight/ecr-preflight/internal/imageplatform"
 )
 
 // CheckOptions are the flags of `ecr-preflight check`.
@@ -62,7 +64,12 @@ could not be decided or looked up, 2 for usage errors.`,
 			// AWS's own error text is in no finding: a warning on stderr
 			// gives it to the person running check.
 			logger := slog.New(slog.NewTextHandler(s.Err, &slog.HandlerOptions{Level: slog.LevelWarn}))
-			engine, err := buildEngine(ctx, o.Engine, nil, logger)
+			env, err := buildAWS(ctx, o.Engine, nil)
+			if err != nil {
+				return &exitError{code: ExitUsage, err: err}
+			}
+			// check is about roles, not pools: it has no platforms to match.
+			engine, err := buildEngine(env, o.Engine, imageplatform.ModeOff, logger)
 			if err != nil {
 				return &exitError{code: ExitUsage, err: err}
 			}

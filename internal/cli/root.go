@@ -102,6 +102,7 @@ func NewRootCommand(s Streams) *cobra.Command {
 		newPolicyCommand(s),
 		newCheckCommand(s),
 		newServeCommand(s),
+		newPoolsCommand(s),
 	)
 	return root
 }

@@ -37,7 +37,7 @@ type ServeOptions struct {
 
 	// Admission.
 	Mode                    webhook.Mode
-	NodeRoleARNs            roleARNs
+	DenyOnAnyPool           bool
 	AdmissionTimeout        time.Duration
 	AllowSkipAnnotation     *bool // nil: allowed in warn mode only
 	MaxConcurrentAdmissions int
@@ -52,6 +52,8 @@ type ServeOptions struct {
 	LogFormat              logFormat
 	Verbosity              int
 
+	// Pools say where node pools come from.
+	Pools PoolOptions
 	// Engine configures the preflight engine and its AWS clients.
 	Engine EngineOptions
 
@@ -74,6 +76,7 @@ func NewServeOptions() *ServeOptions {
 		ShutdownDelay:            5 * time.Second,
 		LogFormat:                logJSON,
 		Engine:                   NewEngineOptions(),
+		Pools:                    NewPoolOptions(),
 	}
 }
 
@@ -86,16 +89,23 @@ func newServeCommand(s Streams) *cobra.Command {
 func newServeCommandWithDeps(s Streams, deps serveDeps) *cobra.Command {
 	o := NewServeOptions()
 	cmd := &cobra.Command{
-		Use:   "serve --node-role-arn ARN [flags]",
+		Use:   "serve [flags]",
 		Short: "Run the validating admission webhook",
 		Long: `Run the validating admission webhook for Deployments, StatefulSets, DaemonSets,
-ReplicaSets, Jobs, CronJobs and Pods. Each workload's images are checked against
-the node roles; the mode decides whether findings warn, deny, or are only logged.
+ReplicaSets, Jobs, CronJobs and Pods. Each workload's images are checked for the
+node pools its pods can be scheduled onto (their IAM roles and platforms); the
+mode decides whether findings warn, deny, or are only logged.
+
+Node pools are discovered from Nodes and Karpenter NodePools (--discover-nodes),
+EKS managed node groups and Fargate profiles (--cluster-name), and configured
+statically (--node-role-arn, --node-pools-config). ecr-preflight pools shows
+what discovery finds.
 
 By default the webhook runs inside a controller-runtime manager, which reads the
 ` + webhook.ModeLabel + ` label of namespaces through the API server. With
 --standalone it serves admission with only its certificate files and static node
-roles: no API server access, so namespace labels are ignored.
+pools: no API server access, so namespace labels are ignored and Nodes are not
+discovered.
 
 The serving certificate is tls.crt and tls.key in --cert-dir, reloaded when they
 change (a Secret mounted there by cert-manager or by hand), or, with
@@ -188,7 +198,8 @@ func (o *ServeOptions) flagGroups() []flagGroup {
 
 	adm := newFlagSet("admission")
 	o.rejected.varP(adm, (*modeFlag)(&o.Mode), "mode", "", "what findings do: warn (allow with warnings), deny (reject pulls that fail), dryrun (log only)")
-	o.rejected.varP(adm, &o.NodeRoleARNs, "node-role-arn", "", "IAM role ARN of the nodes that pull the images (repeatable; required)")
+	adm.BoolVar(&o.DenyOnAnyPool, "deny-on-any-pool", o.DenyOnAnyPool,
+		"in deny mode, reject an image that any candidate node pool cannot pull (default: only when none can; the rest are warnings)")
 	adm.DurationVar(&o.AdmissionTimeout, "admission-timeout", o.AdmissionTimeout,
 		"budget of one admission; images not checked in time are warned about, never rejected. Keep it below the webhook's timeoutSeconds")
 	optionalBoolVar(adm, &o.AllowSkipAnnotation, "allow-skip-annotation",
@@ -198,8 +209,11 @@ func (o *ServeOptions) flagGroups() []flagGroup {
 	adm.IntVar(&o.MaxImagesPerObject, "max-images-per-object", o.MaxImagesPerObject,
 		"distinct images checked in one object; the rest are named in a warning, not checked")
 
+	pools := newFlagSet("node pools")
+	o.Pools.AddFlags(pools, &o.rejected)
+
 	ops := newFlagSet("operations")
-	ops.BoolVar(&o.Standalone, "standalone", o.Standalone, "serve without the Kubernetes API: static node roles and certificate files only; namespace mode labels are ignored")
+	ops.BoolVar(&o.Standalone, "standalone", o.Standalone, "serve without the Kubernetes API: static node pools, EKS and certificate files only; namespace mode labels are ignored")
 	ops.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "kubeconfig file (default: in-cluster, then $KUBECONFIG and ~/.kube/config)")
 	ops.StringVar(&o.MetricsBindAddress, "metrics-bind-address", o.MetricsBindAddress, `address of the Prometheus /metrics endpoint; "0" disables it`)
 	ops.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", o.HealthProbeBindAddress, `address of /healthz and /readyz; "0" disables them`)
@@ -215,6 +229,7 @@ func (o *ServeOptions) flagGroups() []flagGroup {
 	return []flagGroup{
 		{"Serving flags", serving},
 		{"Admission flags", adm},
+		{"Node pool flags", pools},
 		{"Operation flags", ops},
 		{"Engine and AWS flags", engine},
 	}
@@ -229,9 +244,7 @@ func (o *ServeOptions) Validate() error {
 	if o.CertDir == "" {
 		errs = append(errs, errors.New("--cert-dir is required"))
 	}
-	if len(o.NodeRoleARNs) == 0 {
-		errs = append(errs, errors.New("--node-role-arn is required (node-role discovery is not available yet)"))
-	}
+	errs = append(errs, o.Pools.Validate(!o.Standalone)...)
 	// The API server waits at most 30s for a webhook; the budget must end
 	// before the caller gives up.
 	if o.AdmissionTimeout <= 0 || o.AdmissionTimeout >= 30*time.Second {
@@ -323,7 +336,8 @@ func (o *ServeOptions) rotationOptions() certs.RotationOptions {
 func (o *ServeOptions) webhookOptions(checker webhook.Checker, metrics webhook.Metrics) webhook.Options {
 	return webhook.Options{
 		Checker:       checker,
-		Roles:         webhook.StaticRoles(o.NodeRoleARNs),
+		Pools:         webhook.StaticRoles(o.Pools.NodeRoles),
+		DenyOnAnyPool: o.DenyOnAnyPool,
 		Mode:          o.Mode,
 		AllowSkip:     o.AllowSkipAnnotation,
 		Timeout:       o.AdmissionTimeout,

@@ -14,18 +14,22 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/ecr-preflight/ecr-preflight/certs"
+	"github.com/ecr-preflight/ecr-preflight/internal/nodepools/discover"
 	"github.com/ecr-preflight/ecr-preflight/webhook"
 )
 
 // runManager serves admission from a controller-runtime manager, which
-// adds what needs the API server: namespace mode labels from its cache.
-func runManager(ctx context.Context, o *ServeOptions, wopts webhook.Options, files *certs.Files, d *drain, log logr.Logger) error {
+// adds what needs the API server: namespace mode labels and node pools
+// (Nodes, Karpenter NodePools) from its cache. discovery sets up node
+// pools with the reader to discover them through (nil: none).
+func runManager(ctx context.Context, o *ServeOptions, wopts webhook.Options, files *certs.Files, d *drain, discovery func(client.Reader) (*discover.Provider, error), log logr.Logger) error {
 	cfg, err := o.restConfig()
 	if err != nil {
 		return fmt.Errorf("loading kubeconfig: %w", err)
@@ -52,7 +56,12 @@ func runManager(ctx context.Context, o *ServeOptions, wopts webhook.Options, fil
 		LeaderElectionID:              rot.LeaseName(),
 		LeaderElectionNamespace:       rot.SecretNamespace,
 		LeaderElectionReleaseOnCancel: true,
-		Cache:                         cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
+		Cache: cache.Options{
+			DefaultTransform: cache.TransformStripManagedFields(),
+			// Discovery reads a Node's labels, taints, providerID and
+			// nodeInfo; its image list is large and never read.
+			ByObject: map[client.Object]cache.ByObject{&corev1.Node{}: {Transform: stripNodeImages}},
+		},
 	})
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
@@ -61,6 +70,22 @@ func runManager(ctx context.Context, o *ServeOptions, wopts webhook.Options, fil
 		return fmt.Errorf("adding certificate watcher: %w", err)
 	}
 	wopts.NamespaceModes = webhook.LabelModes{Reader: mgr.GetClient()}
+	var nodes client.Reader
+	if o.Pools.nodeDiscovery(true) {
+		// The cache, not the client: it serves Nodes and Karpenter's
+		// objects (unstructured) from watches.
+		nodes = mgr.GetCache()
+	}
+	pools, err := discovery(nodes)
+	if err != nil {
+		return err
+	}
+	wopts.Pools = poolsOf(pools)
+	// Every replica keeps its own snapshot of the node pools, from the
+	// manager's watch-backed cache.
+	if err := mgr.Add(pools); err != nil {
+		return fmt.Errorf("adding node pool discovery: %w", err)
+	}
 	if err := webhook.Register(mgr, wopts); err != nil {
 		return err
 	}
@@ -86,6 +111,16 @@ func runManager(ctx context.Context, o *ServeOptions, wopts webhook.Options, fil
 		}
 	}
 	return mgr.Start(ctx)
+}
+
+// stripNodeImages drops what the cache need not keep of a Node: its
+// managed fields and status.images (up to 50 image names and sizes).
+func stripNodeImages(obj any) (any, error) {
+	obj, err := cache.TransformStripManagedFields()(obj)
+	if n, ok := obj.(*corev1.Node); ok {
+		n.Status.Images = nil
+	}
+	return obj, err
 }
 
 // everyReplica runs on every replica: a bare RunnableFunc would run on the
@@ -116,11 +151,15 @@ func warmNamespaces(mgr manager.Manager, log logr.Logger) manager.RunnableFunc {
 }
 
 // restConfig loads --kubeconfig, or controller-runtime's usual sources.
-func (o *ServeOptions) restConfig() (*rest.Config, error) {
-	if o.Kubeconfig == "" {
+func (o *ServeOptions) restConfig() (*rest.Config, error) { return loadRESTConfig(o.Kubeconfig) }
+
+// loadRESTConfig loads kubeconfig, or when it is "" controller-runtime's
+// usual sources (in-cluster, $KUBECONFIG, ~/.kube/config).
+func loadRESTConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig == "" {
 		return config.GetConfig()
 	}
-	cfg, err := clientcmd.BuildConfigFromFlags("", o.Kubeconfig)
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
 		return nil, err
 	}

@@ -23,19 +23,25 @@ func TestServeOptionsValidate(t *testing.T) {
 			"--metrics-bind-address", "0", "--health-probe-bind-address", "127.0.0.1:9000", "--shutdown-delay", "0s",
 			"--max-concurrent-admissions", "8", "--context", "aws:SourceVpce=vpce-0abc", "--context", "aws:SourceVpc=vpc-1",
 			"--assume-role", "210987654321=arn:aws:iam::210987654321:role/Reader", "--region", "us-gov-west-1"}},
-		"no node role":          {wantErr: "--node-role-arn is required"},
-		"a user ARN is no role": {args: []string{"--node-role-arn", "arn:aws:iam::123456789012:user/bob"}, wantErr: "is not an IAM role ARN"},
-		"an unknown mode":       {args: []string{"--node-role-arn", testRoleARN, "--mode", "enforce"}, wantErr: `unknown mode "enforce"`},
-		"a zero timeout":        {args: []string{"--node-role-arn", testRoleARN, "--admission-timeout", "0s"}, wantErr: "--admission-timeout 0s"},
+		"no node role: pools are discovered":          {},
+		"standalone without node pools":               {args: []string{"--standalone"}, wantErr: "node pools are needed: --node-role-arn, --node-pools-config or --cluster-name"},
+		"a cluster name EKS would refuse":             {args: []string{"--cluster-name", "-prod"}, wantErr: `--cluster-name "-prod" is not an EKS cluster name`},
+		"a missing node pools file":                   {args: []string{"--node-pools-config", "/no/such/file.yaml"}, wantErr: "--node-pools-config:"},
+		"an unknown platform check":                   {args: []string{"--platform-check", "deep"}, wantErr: "--platform-check:"},
+		"a refresh of zero":                           {args: []string{"--node-pools-refresh", "0s"}, wantErr: "--node-pools-refresh 0s: must be positive"},
+		"every node pool flag":                        {args: []string{"--cluster-name", "prod", "--discover-nodes=false", "--node-pools-refresh", "1m", "--platform-check", "full", "--deny-on-any-pool"}},
+		"a user ARN is no role":                       {args: []string{"--node-role-arn", "arn:aws:iam::123456789012:user/bob"}, wantErr: "is not an IAM role ARN"},
+		"an unknown mode":                             {args: []string{"--node-role-arn", testRoleARN, "--mode", "enforce"}, wantErr: `unknown mode "enforce"`},
+		"a zero timeout":                              {args: []string{"--node-role-arn", testRoleARN, "--admission-timeout", "0s"}, wantErr: "--admission-timeout 0s"},
 		"a timeout the API server would not wait for": {args: []string{"--node-role-arn", testRoleARN, "--admission-timeout", "30s"}, wantErr: "below 30s"},
-		"no concurrency":                    {args: []string{"--node-role-arn", testRoleARN, "--max-concurrent-admissions", "0"}, wantErr: "at least 1"},
-		"a port out of range":               {args: []string{"--node-role-arn", testRoleARN, "--port", "70000"}, wantErr: "not a TCP port"},
-		"a bad metrics address":             {args: []string{"--node-role-arn", testRoleARN, "--metrics-bind-address", "8080"}, wantErr: "--metrics-bind-address"},
-		"metrics and probes on one address": {args: []string{"--node-role-arn", testRoleARN, "--metrics-bind-address", ":9", "--health-probe-bind-address", ":9"}, wantErr: "must differ"},
-		"kubeconfig with standalone":        {args: []string{"--node-role-arn", testRoleARN, "--standalone", "--kubeconfig", "x"}, wantErr: "--kubeconfig has no use"},
-		"a context without a value":         {args: []string{"--node-role-arn", testRoleARN, "--context", "aws:SourceVpce"}, wantErr: "want KEY=VALUE"},
-		"a context key without a prefix":    {args: []string{"--node-role-arn", testRoleARN, "--context", "SourceVpce=x"}, wantErr: "want KEY=VALUE"},
-		"an assume-role with a bad account": {args: []string{"--node-role-arn", testRoleARN, "--assume-role", "12x=arn:aws:iam::123456789012:role/R"}, wantErr: "with an account ID"},
+		"no concurrency":                              {args: []string{"--node-role-arn", testRoleARN, "--max-concurrent-admissions", "0"}, wantErr: "at least 1"},
+		"a port out of range":                         {args: []string{"--node-role-arn", testRoleARN, "--port", "70000"}, wantErr: "not a TCP port"},
+		"a bad metrics address":                       {args: []string{"--node-role-arn", testRoleARN, "--metrics-bind-address", "8080"}, wantErr: "--metrics-bind-address"},
+		"metrics and probes on one address":           {args: []string{"--node-role-arn", testRoleARN, "--metrics-bind-address", ":9", "--health-probe-bind-address", ":9"}, wantErr: "must differ"},
+		"kubeconfig with standalone":                  {args: []string{"--node-role-arn", testRoleARN, "--standalone", "--kubeconfig", "x"}, wantErr: "--kubeconfig has no use"},
+		"a context without a value":                   {args: []string{"--node-role-arn", testRoleARN, "--context", "aws:SourceVpce"}, wantErr: "want KEY=VALUE"},
+		"a context key without a prefix":              {args: []string{"--node-role-arn", testRoleARN, "--context", "SourceVpce=x"}, wantErr: "want KEY=VALUE"},
+		"an assume-role with a bad account":           {args: []string{"--node-role-arn", testRoleARN, "--assume-role", "12x=arn:aws:iam::123456789012:role/R"}, wantErr: "with an account ID"},
 		"an account assumed twice": {args: []string{"--node-role-arn", testRoleARN,
 			"--assume-role", "123456789012=arn:aws:iam::123456789012:role/R", "--assume-role", "123456789012=arn:aws:iam::123456789012:role/S"}, wantErr: "given twice"},
 		"a single-valued context key twice": {args: []string{"--node-role-arn", testRoleARN, "--context", "aws:SourceVpce=a", "--context", "AWS:sourcevpce=b"},
@@ -47,7 +53,7 @@ func TestServeOptionsValidate(t *testing.T) {
 		"an unknown log format": {args: []string{"--node-role-arn", testRoleARN, "--log-format", "xml"}, wantErr: `--log-format "xml": want json or text`},
 		"a role session is no node role": {args: []string{"--node-role-arn", "arn:aws:sts::123456789012:assumed-role/EksNodeGroupRole/i-0abc"},
 			wantErr: "--node-role-arn: \"arn:aws:sts::123456789012:assumed-role/EksNodeGroupRole/i-0abc\" is not an IAM role ARN"},
-		"every problem at once": {args: []string{"--mode", "x", "--port", "0"}, wantErr: `--mode: unknown mode "x" (want warn, deny or dryrun); --port 0 is not a TCP port; --node-role-arn is required`},
+		"every problem at once": {args: []string{"--standalone", "--mode", "x", "--port", "0"}, wantErr: `--mode: unknown mode "x" (want warn, deny or dryrun); --port 0 is not a TCP port; node pools are needed`},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -78,8 +84,8 @@ func TestFlagsParseIntoTypes(t *testing.T) {
 	if err := o.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if o.Mode != webhook.ModeDeny || o.LogFormat != logText || !slices.Equal(o.NodeRoleARNs, roleARNs{testRoleARN}) {
-		t.Errorf("mode %q, log format %q, node roles %v", o.Mode, o.LogFormat, o.NodeRoleARNs)
+	if o.Mode != webhook.ModeDeny || o.LogFormat != logText || !slices.Equal(o.Pools.NodeRoles, roleARNs{testRoleARN}) {
+		t.Errorf("mode %q, log format %q, node roles %v", o.Mode, o.LogFormat, o.Pools.NodeRoles)
 	}
 	wantContext := conditionContext{"aws:SourceVpce": {"vpce-0abc"}, "aws:PrincipalOrgPaths": {"o-a/r-b/", "o-a/r-c/"}}
 	if !maps.EqualFunc(o.Engine.Context, wantContext, slices.Equal) {
@@ -137,7 +143,7 @@ func TestServeHelpGroupsFlags(t *testing.T) {
 
 func TestServeUsageErrors(t *testing.T) {
 	var out bytes.Buffer
-	if code := Execute([]string{"serve"}, nil, &out, &out); code != ExitUsage || !strings.Contains(out.String(), "--node-role-arn is required") {
+	if code := Execute([]string{"serve", "--standalone"}, nil, &out, &out); code != ExitUsage || !strings.Contains(out.String(), "node pools are needed") {
 		t.Errorf("exit %d: %s", code, out.String())
 	}
 	out.Reset()

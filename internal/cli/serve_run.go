@@ -17,13 +17,16 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/klog/v2"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/ecr-preflight/ecr-preflight/certs"
+	"github.com/ecr-preflight/ecr-preflight/internal/imageplatform"
 	"github.com/ecr-preflight/ecr-preflight/internal/metrics"
+	"github.com/ecr-preflight/ecr-preflight/internal/nodepools/discover"
 	"github.com/ecr-preflight/ecr-preflight/webhook"
 )
 
@@ -76,11 +79,15 @@ func runServe(ctx context.Context, o *ServeOptions, deps serveDeps, log logr.Log
 	if err != nil {
 		return err
 	}
+	// The recorder doubles as the AWS layer's observer, so AWS calls and
+	// cache hits show on the same /metrics as admissions.
+	env, err := buildAWS(ctx, o.Engine, rec)
+	if err != nil {
+		return err
+	}
 	checker := deps.checker
 	if checker == nil {
-		// The recorder doubles as the AWS layer's observer, so AWS calls
-		// and cache hits show on the same /metrics as admissions.
-		engine, err := buildEngine(ctx, o.Engine, rec, slog.New(logr.ToSlogHandler(log.WithName("preflight"))))
+		engine, err := buildEngine(env, o.Engine, imageplatform.Mode(o.Pools.PlatformCheck), slog.New(logr.ToSlogHandler(log.WithName("preflight"))))
 		if err != nil {
 			return err
 		}
@@ -90,17 +97,34 @@ func runServe(ctx context.Context, o *ServeOptions, deps serveDeps, log logr.Log
 	serveCtx := d.after(ctx, log)
 	wopts := o.webhookOptions(checker, rec)
 	log.Info("starting ecr-preflight webhook", "mode", o.Mode, "standalone", o.Standalone,
-		"nodeRoles", o.NodeRoleARNs, "port", o.Port, "admissionTimeout", o.AdmissionTimeout)
+		"nodeRoles", o.Pools.NodeRoles, "nodePoolsConfig", o.Pools.ConfigFile, "clusterName", o.Pools.ClusterName,
+		"discoverNodes", o.Pools.nodeDiscovery(!o.Standalone), "platformCheck", o.Pools.PlatformCheck,
+		"port", o.Port, "admissionTimeout", o.AdmissionTimeout)
+	discovery := func(reader client.Reader) (*discover.Provider, error) {
+		return buildPools(o.Pools, env.cfg, reader, log.WithName("nodepools"))
+	}
 	if o.Standalone {
+		var p *discover.Provider
+		if p, err = discovery(nil); err != nil {
+			return err
+		}
+		go func() { _ = p.Start(serveCtx) }() // never fails: errors are Incomplete
+		wopts.Pools = poolsOf(p)
 		err = runStandalone(serveCtx, o, wopts, files, d, reg, log)
 	} else {
-		err = runManager(serveCtx, o, wopts, files, d, log)
+		err = runManager(serveCtx, o, wopts, files, d, discovery, log)
 	}
 	if err != nil {
 		return fmt.Errorf("serving: %w", err)
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// poolsOf is the webhook's view of discovery: placements from its
+// snapshot, instant once the first one exists.
+func poolsOf(p *discover.Provider) webhook.Pools {
+	return webhook.Pools{Snapshot: p.Snapshot, Ready: p.Ready}
 }
 
 // certFiles are the serving certificate's files: there now, or, with

@@ -22,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/ecr-preflight/ecr-preflight/certs/certstest"
+	"github.com/ecr-preflight/ecr-preflight/internal/nodepools"
 	"github.com/ecr-preflight/ecr-preflight/internal/preflight"
 	"github.com/ecr-preflight/ecr-preflight/webhook"
 
@@ -37,7 +38,7 @@ const (
 // image is denied by statement "new policy", everything else pulls.
 type seedChecker struct{}
 
-func (seedChecker) Check(_ context.Context, images, _ []string) []preflight.Result {
+func (seedChecker) CheckPools(_ context.Context, images []string, _ nodepools.Placement) []preflight.Result {
 	out := make([]preflight.Result, len(images))
 	for i, img := range images {
 		out[i] = preflight.Result{Image: img, Verdict: preflight.VerdictPullable}
@@ -87,7 +88,7 @@ func startStandaloneWith(t *testing.T, checker webhook.Checker, set func(*ServeO
 	o.BindAddress = "127.0.0.1"
 	o.Port = loopback.Port(t)
 	o.CertDir = dir
-	o.NodeRoleARNs = []string{seedRole}
+	o.Pools.NodeRoles = []string{seedRole}
 	o.MetricsBindAddress = fmt.Sprintf("127.0.0.1:%d", loopback.Port(t))
 	o.HealthProbeBindAddress = fmt.Sprintf("127.0.0.1:%d", loopback.Port(t))
 	set(o)

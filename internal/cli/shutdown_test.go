@@ -25,6 +25,7 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/ecr-preflight/ecr-preflight/certs/certstest"
+	"github.com/ecr-preflight/ecr-preflight/internal/nodepools"
 	"github.com/ecr-preflight/ecr-preflight/internal/preflight"
 	"github.com/ecr-preflight/ecr-preflight/internal/testutil/loopback"
 )
@@ -40,13 +41,13 @@ type slowChecker struct {
 	cancelled atomic.Int32
 }
 
-func (c *slowChecker) Check(ctx context.Context, images, roles []string) []preflight.Result {
+func (c *slowChecker) CheckPools(ctx context.Context, images []string, pl nodepools.Placement) []preflight.Result {
 	n := c.calls.Add(1)
 	t := time.NewTimer(c.d/2 + time.Duration(n*7919%1000)*c.d/1000)
 	defer t.Stop()
 	select {
 	case <-t.C:
-		return seedChecker{}.Check(ctx, images, roles)
+		return seedChecker{}.CheckPools(ctx, images, pl)
 	case <-ctx.Done():
 		c.cancelled.Add(1)
 		out := make([]preflight.Result, len(images))

@@ -53,6 +53,9 @@ type Options struct {
 	Concurrency int
 	// Logger receives per-check debug logs. Default: discard.
 	Logger *slog.Logger
+	// Platforms reads the platforms an image provides, for CheckPools to
+	// match against node pools'. Nil: no platform check.
+	Platforms Platforms
 }
 
 // Engine answers whether images will pull for candidate node roles. It is
@@ -68,6 +71,8 @@ type Engine struct {
 	// invalid references), so a warm admission costs a map lookup.
 	results  *gocache.Cache
 	policies *policyCache
+	// platforms is nil when platforms are not checked.
+	platforms Platforms
 }
 
 // New builds an Engine.
@@ -99,6 +104,7 @@ func New(o Options) (*Engine, error) {
 		resultTTL:   o.ResultTTL,
 		results:     gocache.New(max(o.ResultTTL, time.Second), time.Minute),
 		policies:    newPolicyCache(),
+		platforms:   o.Platforms,
 	}, nil
 }
 

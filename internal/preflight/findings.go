@@ -7,9 +7,12 @@ import (
 	"slices"
 	"strings"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
 	"github.com/ecr-preflight/ecr-preflight/internal/awsclient"
 	"github.com/ecr-preflight/ecr-preflight/internal/iampolicy"
 	"github.com/ecr-preflight/ecr-preflight/internal/imageref"
+	"github.com/ecr-preflight/ecr-preflight/internal/nodepools"
 )
 
 // This file holds every finding the engine makes and all of its wording:
@@ -575,4 +578,82 @@ func firstOr(s []string, def string) string {
 		return s[0]
 	}
 	return def
+}
+
+// ---- node pools ----
+
+// poolRoleUnknown: discovery found the pool but not the role it pulls as.
+func poolRoleUnknown() Finding {
+	return Finding{
+		Code: CodeLookupFailed, Severity: SeverityWarning,
+		Message: "the IAM role its nodes pull as is not known",
+		Fix:     "run `ecr-preflight pools` to see what discovery found; check ecr-preflight's ec2:DescribeInstances and iam:GetInstanceProfile permissions",
+	}
+}
+
+// discoveryIncomplete: every candidate pool found fails, but a source of
+// pools could not be read, so one that would pull may be missing.
+func discoveryIncomplete(sources []string) Finding {
+	return Finding{
+		Code: CodeLookupFailed, Severity: SeverityWarning,
+		Message: "no node pool found can pull it, but node pool discovery is incomplete (" + strings.Join(sources, "; ") + ")",
+		Fix:     "run `ecr-preflight pools` and grant what discovery lacks (see the chart's IAM policy and RBAC)",
+	}
+}
+
+// platformUnread: the image's manifest (or config) could not be read, so
+// its platforms are not known for pool p.
+func platformUnread(p nodepools.Pool, err error) Finding {
+	f := lookupFailed("reading the image's platforms for "+p.String(), err)
+	f.Pool = &PoolRef{Name: p.Name, Kind: string(p.Kind)}
+	return f
+}
+
+// platformNotAvailable: the image has no variant for the missing platforms
+// of pool p. some: the pool also runs platforms the image has, so only
+// pods placed on some of its nodes fail (a warning).
+func platformNotAvailable(p nodepools.Pool, missing, provided []ocispec.Platform, some bool) Finding {
+	f := Finding{
+		Code: CodePlatformNotAvailable, Severity: SeverityError,
+		Pool: &PoolRef{Name: p.Name, Kind: string(p.Kind)},
+	}
+	for _, m := range missing {
+		f.Platforms = append(f.Platforms, nodepools.FormatPlatform(m))
+	}
+	has := "no platform it names"
+	if len(provided) > 0 {
+		has = formatPlatforms(provided)
+	}
+	f.Message = fmt.Sprintf("%s runs %s, and the image has no variant for it (it has %s)", p, formatPlatforms(missing), has)
+	if some {
+		f.Severity = SeverityWarning
+		f.Message = fmt.Sprintf("pods placed on %s nodes of %s will not start: the image has no variant for it (it has %s)", formatPlatforms(missing), p, has)
+	}
+	want := slices.Concat(provided, missing)
+	f.Fix = fmt.Sprintf("push a multi-platform image that includes %s (docker buildx build --platform %s --push), or keep the workload off those nodes (nodeSelector %s)",
+		formatPlatforms(missing), buildxPlatforms(want), archSelector(provided))
+	return f
+}
+
+// buildxPlatforms is "linux/amd64,linux/arm64" for buildx's --platform.
+func buildxPlatforms(ps []ocispec.Platform) string {
+	var out []string
+	for _, p := range ps {
+		s := p.OS + "/" + p.Architecture
+		if p.Variant != "" {
+			s += "/" + p.Variant
+		}
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return strings.Join(out, ",")
+}
+
+// archSelector is the nodeSelector that keeps pods on what the image has.
+func archSelector(provided []ocispec.Platform) string {
+	if len(provided) == 0 {
+		return "kubernetes.io/arch"
+	}
+	return "kubernetes.io/arch: " + provided[0].Architecture
 }

@@ -15,6 +15,10 @@ const (
 	VerdictUnknown Verdict = "unknown"
 	// VerdictSkipped: the image is not in a private ECR registry.
 	VerdictSkipped Verdict = "skipped"
+	// VerdictPartlyPullable: some candidate node pools can pull the image
+	// and some cannot, so pods pull or fail depending on where they are
+	// scheduled. Only answers about node pools (Engine.CheckPools) have it.
+	VerdictPartlyPullable Verdict = "partly-pullable"
 )
 
 // Code is a stable, machine-readable finding identifier.
@@ -45,6 +49,13 @@ const (
 	// the image from the upstream (ecr:BatchImportUpstreamImage) or create
 	// the cache repository (ecr:CreateRepository).
 	CodePullThroughCacheNotAllowed Code = "PullThroughCacheNotAllowed"
+	// CodePlatformNotAvailable: the image has no variant for a candidate
+	// node pool's platform (os, architecture, variant, Windows build):
+	// containerd fails with "no match for platform in manifest", or a
+	// single-platform image of the wrong architecture with "exec format
+	// error". An error when the pool runs none of the image's platforms, a
+	// warning when only some of its nodes cannot run it.
+	CodePlatformNotAvailable Code = "PlatformNotAvailable"
 	// CodeSkipped explains why an image was not checked (not a private ECR
 	// image). Its severity is always info.
 	CodeSkipped Code = "Skipped"
@@ -86,6 +97,12 @@ type Finding struct {
 	ConditionKeys []string `json:"conditionKeys,omitempty"`
 	// Repository is the repository the finding is about, if any.
 	Repository *RepositoryRef `json:"repository,omitempty"`
+	// Platforms are the platforms (as "linux/arm64") the image has no
+	// variant for (PlatformNotAvailable).
+	Platforms []string `json:"platforms,omitempty"`
+	// Pool is the node pool the finding is about, when the check was made
+	// for node pools and the pool is more than a bare --node-role-arn.
+	Pool *PoolRef `json:"pool,omitempty"`
 	// Message is one line saying what happened. It names the role, the
 	// statement and the action(s) whenever those fields are set, and never
 	// the image: the Result it belongs to names that.
@@ -126,9 +143,30 @@ type RepositoryRef struct {
 	Region  string `json:"region"`
 }
 
+// PoolRef names a node pool: its name and kind (nodepools.Kind, e.g.
+// "managed-node-group", "karpenter-nodepool", "fargate-profile").
+type PoolRef struct {
+	Name string `json:"name"`
+	Kind string `json:"kind"`
+}
+
+// PoolVerdict is the answer for one candidate node pool.
+type PoolVerdict struct {
+	PoolRef
+	// Role is the IAM role the pool pulls as.
+	Role string `json:"role,omitempty"`
+	// Platforms are the pool's platforms the pod template can run on
+	// ("linux/arm64"); empty when unknown.
+	Platforms []string `json:"platforms,omitempty"`
+	Verdict   Verdict  `json:"verdict"`
+}
+
 // Result is the engine's answer for one image reference.
 type Result struct {
 	Image    string    `json:"image"`
 	Verdict  Verdict   `json:"verdict"`
 	Findings []Finding `json:"findings"`
+	// Pools are the answers per candidate node pool, for a check made for
+	// node pools (Engine.CheckPools).
+	Pools []PoolVerdict `json:"pools,omitempty"`
 }

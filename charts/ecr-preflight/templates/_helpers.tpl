@@ -83,8 +83,16 @@ first error is the same whichever template is rendered first. Included at
 the top of the Deployment and of the webhook configuration.
 */}}
 {{- define "ecr-preflight.validate" -}}
-{{- if not .Values.nodeRoleArns }}
-{{- fail "nodeRoleArns is required: the IAM role ARNs of the nodes that pull the images (--set 'nodeRoleArns[0]=arn:aws:iam::ACCOUNT:role/NODE_ROLE')" }}
+{{- $pools := .Values.nodePools }}
+{{- if not (or .Values.nodeRoleArns $pools.static $pools.clusterName $pools.discoverNodes) }}
+{{- fail "node pools: nothing says which IAM roles pull the images, so only the images' existence could be checked; set nodeRoleArns (--set 'nodeRoleArns[0]=arn:aws:iam::ACCOUNT:role/NODE_ROLE'), nodePools.static or nodePools.clusterName, or turn nodePools.discoverNodes back on" }}
+{{- end }}
+{{- $names := dict }}
+{{- range $i, $p := $pools.static }}
+{{- if hasKey $names $p.name }}
+{{- fail (printf "nodePools.static[%d]: name %q is also the name of nodePools.static[%v]; pool names must be unique" $i $p.name (get $names $p.name)) }}
+{{- end }}
+{{- $_ := set $names $p.name $i }}
 {{- end }}
 {{- if eq .Values.certificates.mode "provided" }}
 {{- $_ := include "ecr-preflight.certSecretName" . }}
@@ -100,6 +108,27 @@ the top of the Deployment and of the webhook configuration.
 {{- fail (printf "webhook.url %q: the certificate the chart has issued names hosts, not IP addresses; use a host name (or certificates.mode=provided with your own certificate)" .Values.webhook.url) }}
 {{- end }}
 {{- $_ := include "ecr-preflight.terminationGracePeriodSeconds" . }}
+{{- end }}
+
+{{/*
+Node pools. nodePools.static becomes the file of --node-pools-config
+(internal/nodepools/discover LoadStaticPools: `pools: [...]`), in a
+ConfigMap mounted read-only at nodePoolsDir.
+*/}}
+{{- define "ecr-preflight.nodePoolsConfigMapName" -}}
+{{- printf "%s-node-pools" (include "ecr-preflight.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "ecr-preflight.nodePoolsDir" -}}
+/etc/ecr-preflight/node-pools
+{{- end }}
+
+{{- define "ecr-preflight.nodePoolsFile" -}}
+pools.yaml
+{{- end }}
+
+{{- define "ecr-preflight.nodePoolsConfig" -}}
+{{- toYaml (dict "pools" .Values.nodePools.static) }}
 {{- end }}
 
 {{/* DNS names of the serving certificate, one per line. */}}

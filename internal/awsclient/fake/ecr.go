@@ -17,6 +17,18 @@ type Repository struct {
 	Images []types.ImageDetail
 	// Policy is the repository policy JSON; nil for none.
 	Policy *string
+	// Manifests holds what BatchGetImage answers, by image digest. An
+	// image of Images that has no entry here is answered as missing.
+	Manifests map[string]Manifest
+	// LayerURLs holds what GetDownloadUrlForLayer answers, by layer (or
+	// config) digest.
+	LayerURLs map[string]string
+}
+
+// Manifest is an image manifest as ECR stores it.
+type Manifest struct {
+	MediaType string
+	Body      string
 }
 
 // ECR is an in-memory ECR registry.
@@ -35,6 +47,8 @@ type ECR struct {
 
 	// DescribeImagesInputs records every DescribeImages input.
 	DescribeImagesInputs []*ecr.DescribeImagesInput
+	// BatchGetImageInputs records every BatchGetImage input.
+	BatchGetImageInputs []*ecr.BatchGetImageInput
 }
 
 var _ awsclient.ECRAPI = (*ECR)(nil)
@@ -191,4 +205,69 @@ func (f *ECR) DescribePullThroughCacheRules(_ context.Context, in *ecr.DescribeP
 		out.NextToken = aws.String(fmt.Sprint(i + 1))
 	}
 	return out, nil
+}
+
+// BatchGetImage implements awsclient.ECRAPI. Like ECR, it answers an image
+// it does not hold (by digest, or by a tag of Images) with a failures entry
+// ImageNotFound rather than an error, and a missing repository with
+// RepositoryNotFoundException. It ignores acceptedMediaTypes, as moto does:
+// every manifest is answered as stored.
+func (f *ECR) BatchGetImage(_ context.Context, in *ecr.BatchGetImageInput, _ ...func(*ecr.Options)) (*ecr.BatchGetImageOutput, error) {
+	err := f.begin("BatchGetImage")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.BatchGetImageInputs = append(f.BatchGetImageInputs, in)
+	if err != nil {
+		return nil, err
+	}
+	repo, ok := f.Repositories[aws.ToString(in.RepositoryName)]
+	if !ok {
+		return nil, &types.RepositoryNotFoundException{Message: aws.String(fmt.Sprintf("repository %s not found", aws.ToString(in.RepositoryName)))}
+	}
+	out := &ecr.BatchGetImageOutput{}
+	for _, id := range in.ImageIds {
+		digest := aws.ToString(id.ImageDigest)
+		if id.ImageTag != nil {
+			i := slices.IndexFunc(repo.Images, func(d types.ImageDetail) bool { return slices.Contains(d.ImageTags, *id.ImageTag) })
+			if i >= 0 && (digest == "" || digest == aws.ToString(repo.Images[i].ImageDigest)) {
+				digest = aws.ToString(repo.Images[i].ImageDigest)
+			} else {
+				digest = ""
+			}
+		}
+		m, ok := repo.Manifests[digest]
+		if !ok {
+			out.Failures = append(out.Failures, types.ImageFailure{ImageId: &types.ImageIdentifier{ImageDigest: id.ImageDigest, ImageTag: id.ImageTag},
+				FailureCode: types.ImageFailureCodeImageNotFound, FailureReason: aws.String("Requested image not found")})
+			continue
+		}
+		out.Images = append(out.Images, types.Image{
+			ImageId:                &types.ImageIdentifier{ImageDigest: aws.String(digest), ImageTag: id.ImageTag},
+			ImageManifest:          aws.String(m.Body),
+			ImageManifestMediaType: aws.String(m.MediaType),
+			RepositoryName:         in.RepositoryName,
+			RegistryId:             in.RegistryId,
+		})
+	}
+	return out, nil
+}
+
+// GetDownloadUrlForLayer implements awsclient.ECRAPI: it answers the
+// repository's LayerURLs entry, LayersNotFoundException for a digest
+// without one, and RepositoryNotFoundException for a missing repository.
+func (f *ECR) GetDownloadUrlForLayer(_ context.Context, in *ecr.GetDownloadUrlForLayerInput, _ ...func(*ecr.Options)) (*ecr.GetDownloadUrlForLayerOutput, error) {
+	if err := f.begin("GetDownloadUrlForLayer"); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	repo, ok := f.Repositories[aws.ToString(in.RepositoryName)]
+	if !ok {
+		return nil, &types.RepositoryNotFoundException{Message: aws.String(fmt.Sprintf("repository %s not found", aws.ToString(in.RepositoryName)))}
+	}
+	u, ok := repo.LayerURLs[aws.ToString(in.LayerDigest)]
+	if !ok {
+		return nil, &types.LayersNotFoundException{Message: aws.String("layer not found")}
+	}
+	return &ecr.GetDownloadUrlForLayerOutput{DownloadUrl: aws.String(u), LayerDigest: in.LayerDigest}, nil
 }

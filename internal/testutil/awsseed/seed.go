@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 )
@@ -30,20 +31,20 @@ type Account struct {
 	Region string
 	ECR    *ecr.Client
 	IAM    *iam.Client
+	EC2    *ec2.Client
 }
 
 // NewAccount returns an Account whose clients use cfg (which must act as
 // account id).
 func NewAccount(cfg aws.Config, id string) *Account {
-	return &Account{ID: id, Region: cfg.Region, ECR: ecr.NewFromConfig(cfg), IAM: iam.NewFromConfig(cfg)}
+	return &Account{ID: id, Region: cfg.Region, ECR: ecr.NewFromConfig(cfg), IAM: iam.NewFromConfig(cfg), EC2: ec2.NewFromConfig(cfg)}
 }
 
 // PushImage creates the repository if needed and pushes a manifest under
 // tag, returning the digest ECR assigned.
 func (a *Account) PushImage(ctx context.Context, repo, tag string) (string, error) {
-	if _, err := a.ECR.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String(repo)}); err != nil &&
-		!strings.Contains(err.Error(), "RepositoryAlreadyExists") {
-		return "", fmt.Errorf("creating repository %s: %w", repo, err)
+	if err := a.createRepository(ctx, repo); err != nil {
+		return "", err
 	}
 	out, err := a.ECR.PutImage(ctx, &ecr.PutImageInput{
 		RepositoryName: aws.String(repo), ImageTag: aws.String(tag), ImageManifest: aws.String(manifest),
@@ -52,6 +53,15 @@ func (a *Account) PushImage(ctx context.Context, repo, tag string) (string, erro
 		return "", fmt.Errorf("pushing %s:%s: %w", repo, tag, err)
 	}
 	return aws.ToString(out.Image.ImageId.ImageDigest), nil
+}
+
+// createRepository creates repo unless it exists.
+func (a *Account) createRepository(ctx context.Context, repo string) error {
+	if _, err := a.ECR.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String(repo)}); err != nil &&
+		!strings.Contains(err.Error(), "RepositoryAlreadyExists") {
+		return fmt.Errorf("creating repository %s: %w", repo, err)
+	}
+	return nil
 }
 
 // SetRepositoryPolicy replaces the repository's policy.

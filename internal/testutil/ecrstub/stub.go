@@ -45,6 +45,7 @@ type Stub struct {
 	rules    []Rule
 	settings map[string]string
 	statuses map[imageKey]ecrtypes.ImageStatus
+	blobs    map[imageKey]blob
 	failures map[string]*Failure
 	calls    map[string]int
 }
@@ -66,6 +67,7 @@ func Start(t testing.TB, m *moto.Server) *Stub {
 		Moto:     m,
 		settings: map[string]string{RegistryPolicyScope: "V2"},
 		statuses: map[imageKey]ecrtypes.ImageStatus{},
+		blobs:    map[imageKey]blob{},
 		failures: map[string]*Failure{},
 		calls:    map[string]int{},
 	}
@@ -122,6 +124,10 @@ func (s *Stub) Calls(operation string) int {
 
 // ServeHTTP answers or forwards one request.
 func (s *Stub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, layersPath) {
+		s.serveLayer(w, r)
+		return
+	}
 	op, ok := strings.CutPrefix(r.Header.Get("X-Amz-Target"), targetPrefix)
 	if !ok {
 		s.proxy.ServeHTTP(w, r)
@@ -144,6 +150,8 @@ func (s *Stub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.getAccountSetting(w, r, body)
 	case "DescribeImages":
 		s.describeImages(w, r, body)
+	case "GetDownloadUrlForLayer":
+		s.getDownloadURL(w, body)
 	default:
 		s.proxy.ServeHTTP(w, r)
 	}
