@@ -285,6 +285,8 @@ func (a *admitter) review(ctx context.Context, checkBy time.Time, inflight *sync
 	if err != nil {
 		logFailure(log, err, "finding candidate node pools")
 		a.opts.Metrics.ObserveUnverified(unverifiedReason(err))
+		// Not knowing the pools is not "no pools": say it once, per image.
+		pl = nodepools.Placement{Incomplete: []string{"node pools not determined"}}
 		return unknownAll(images, reasonFor(err, "could not determine node pools")), pl, true
 	}
 	key := pl.Key() + "\x01" + strings.Join(images, "\x00")

@@ -57,10 +57,15 @@ func judge(results []preflight.Result, containers map[string][]string, changed m
 }
 
 // unschedulable is the warning for a pod template no node pool can run,
-// or "". Its images are still checked, for existence only.
+// or for a cluster where no node pool is known, or "". Its images are
+// still checked, for existence only.
 func unschedulable(pl nodepools.Placement) string {
-	if len(pl.Candidates) > 0 || len(pl.Excluded) == 0 {
+	switch {
+	case len(pl.Candidates) > 0 || len(pl.Incomplete) > 0:
+		// Incomplete discovery is said in the findings.
 		return ""
+	case len(pl.Excluded) == 0:
+		return noticeWarning("no node pools are known: images checked for existence only (see ecr-preflight pools)")
 	}
 	reasons := make([]string, 0, 2)
 	for i, x := range pl.Excluded {
@@ -70,5 +75,6 @@ func unschedulable(pl nodepools.Placement) string {
 		}
 		reasons = append(reasons, x.Pool.String()+": "+x.Reason)
 	}
-	return noticeWarning("no node pool can run this pod template (%s); its pods will stay Pending", strings.Join(reasons, "; "))
+	// The key phrase first: a long reason is what gets cut.
+	return noticeWarning("no node pool can run this pod template, its pods will stay Pending: %s", strings.Join(reasons, "; "))
 }

@@ -171,12 +171,23 @@ func containerNames(names []string, shown, nameMax int) string {
 // statement, the condition keys left open, or for findings with neither,
 // the start of the engine's message.
 func findingWarning(containers []string, image string, against bool, f preflight.Finding, nameRole bool) string {
+	pool := ""
+	if f.Pool != nil {
+		pool = clip(nodepools.Kind(f.Pool.Kind).Describe(f.Pool.Name), 64)
+	}
 	verb := "will not pull"
-	if !against {
+	switch {
+	case f.Code == preflight.CodePlatformNotAvailable && !against && pool != "":
+		verb, pool = "will not pull on some nodes of "+pool, ""
+	case f.Code == preflight.CodeImageExpiring:
+		verb = "will be removed by a lifecycle rule"
+	case f.Code == preflight.CodeImageExpired:
+		verb = "is being removed by a lifecycle rule"
+	case !against:
 		verb = "could not be verified"
 	}
-	if f.Pool != nil {
-		verb += " on " + clip(nodepools.Kind(f.Pool.Kind).Describe(f.Pool.Name), 64)
+	if pool != "" {
+		verb += " on " + pool
 	}
 	head := fmt.Sprintf("%s: %s %s", containerList(containers), clipMiddle(image, 100), verb)
 	if f.Code != "" {
@@ -257,7 +268,7 @@ func denialMessage(kind, namespace, name string, lines []denialLine) string {
 	}
 	what := "the node role cannot pull"
 	if slices.ContainsFunc(lines, func(l denialLine) bool { return l.finding.Pool != nil }) {
-		what = "no node pool it can run on can pull"
+		what = "that will not pull where it can run"
 	}
 	fmt.Fprintf(&b, "ecr-preflight: %s %s uses images %s:", clip(kind, fieldMax), clip(obj, fieldMax), what)
 	for i, l := range lines {

@@ -55,7 +55,7 @@ func TestAdmitWithNodePools(t *testing.T) {
 		},
 		"--deny-on-any-pool rejects it": {
 			results: partly, denyOnAny: true,
-			wantErr: `no node pool it can run on can pull:`,
+			wantErr: `uses images that will not pull where it can run:`,
 		},
 		"an image no candidate pool can pull is rejected, the pool named": {
 			results: none,
@@ -107,7 +107,7 @@ func TestAdmitPlacesTheTemplate(t *testing.T) {
 	}
 
 	warnings, err := deploymentValidator(a).ValidateCreate(t.Context(), deployment("web", okImage))
-	want := admission.Warnings{`ecr-preflight: no node pool can run this pod template (node group gpu: taint nvidia.com/gpu=true:NoSchedule is not tolerated; Fargate profile batch: no selector matches namespace retail and the pod's labels); its pods will stay Pending`}
+	want := admission.Warnings{`ecr-preflight: no node pool can run this pod template, its pods will stay Pending: node group gpu: taint nvidia.com/gpu=true:NoSchedule is not tolerated; Fargate profile batch: no selector matches namespace retail and the pod's labels`}
 	if err != nil || diff(want, warnings) != "" {
 		t.Errorf("unschedulable template: error %v, warnings (-want +got):\n%s", err, diff(want, warnings))
 	}

@@ -19,6 +19,8 @@ const (
 	KindRole                  Kind = "role" // a role with its tags, boundary and policies
 	KindManagedPolicy         Kind = "managed_policy"
 	KindCallerIdentity        Kind = "caller_identity"
+	KindLifecyclePolicy       Kind = "lifecycle_policy"
+	KindRepositoryImages      Kind = "repository_images" // every image of a repository, for lifecycle rules
 )
 
 type freshKey struct{}

@@ -29,7 +29,8 @@ func (id ImageID) String() string {
 
 // ImageDetail is the metadata ECR holds for an image.
 type ImageDetail struct {
-	// ID is the ImageID that was asked for.
+	// ID is the ImageID that was asked for; RepositoryImages, which asks
+	// for none, sets the digest.
 	ID     ImageID
 	Digest string
 	Tags   []string
@@ -40,6 +41,17 @@ type ImageDetail struct {
 	// an image in ECR's archive tier, which cannot be pulled until restored.
 	// Empty when ECR does not report it.
 	Status string
+	// LastPulledAt is ECR's lastRecordedPullTime, which lifecycle rules with
+	// countType sinceImagePulled read. ECR refreshes it at least once every
+	// 24 hours, so for an image pulled more often it can be up to a day
+	// behind. Zero when ECR has recorded no pull.
+	LastPulledAt time.Time
+	// LastArchivedAt is when the image last moved to ECR's archive tier:
+	// where countType sinceImageTransitioned counts from. Zero if never.
+	LastArchivedAt time.Time
+	// LastActivatedAt is when the image was last restored from the archive
+	// tier to ACTIVE. Zero if never.
+	LastActivatedAt time.Time
 }
 
 // maxImageIDs is DescribeImages' limit on imageIds per call.
@@ -248,6 +260,9 @@ func toDetail(id ImageID, d ecrtypes.ImageDetail) ImageDetail {
 		ManifestMediaType: aws.ToString(d.ImageManifestMediaType),
 		PushedAt:          aws.ToTime(d.ImagePushedAt),
 		Status:            string(d.ImageStatus),
+		LastPulledAt:      aws.ToTime(d.LastRecordedPullTime),
+		LastArchivedAt:    aws.ToTime(d.LastArchivedAt),
+		LastActivatedAt:   aws.ToTime(d.LastActivatedAt),
 	}
 }
 

@@ -2,11 +2,13 @@ package awsclient
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	gocache "github.com/patrickmn/go-cache"
 	"golang.org/x/sync/semaphore"
 	"golang.org/x/sync/singleflight"
+	"golang.org/x/time/rate"
 )
 
 // TTLs say how long each kind of answer is reused. A zero field takes the
@@ -69,6 +71,10 @@ type Options struct {
 	// check in flight at a time, one huge object cannot starve the others.
 	// Zero means DefaultMaxConcurrentCalls.
 	MaxConcurrentCalls int
+	// CallsPerSecond bounds the rate of AWS calls across all callers (a
+	// token bucket with a burst of one second's calls), for audits that
+	// would otherwise ask for everything at once. Zero: no bound.
+	CallsPerSecond float64
 	// Observer receives call and cache reports; default NopObserver.
 	Observer Observer
 	// Clock measures TTLs and call durations; default RealClock.
@@ -120,12 +126,14 @@ type Lookups struct {
 	flights singleflight.Group
 	// calls holds one slot per AWS call in flight (Options.MaxConcurrentCalls).
 	calls *semaphore.Weighted
+	// rate paces calls (Options.CallsPerSecond); nil: unpaced.
+	rate *rate.Limiter
 }
 
 // NewLookups returns Lookups over clients.
 func NewLookups(clients Clients, o Options) *Lookups {
 	o = o.withDefaults()
-	return &Lookups{
+	l := &Lookups{
 		clients: clients,
 		opts:    o,
 		// Expiry is judged against the injected clock (see entry); go-cache's
@@ -133,6 +141,10 @@ func NewLookups(clients Clients, o Options) *Lookups {
 		cache: gocache.New(gocache.NoExpiration, 10*time.Minute),
 		calls: semaphore.NewWeighted(int64(o.MaxConcurrentCalls)),
 	}
+	if o.CallsPerSecond > 0 {
+		l.rate = rate.NewLimiter(rate.Limit(o.CallsPerSecond), max(1, int(o.CallsPerSecond)))
+	}
+	return l
 }
 
 // entry is a cached answer with when it was fetched and when it expires,
@@ -232,8 +244,17 @@ func shared[T any](ctx context.Context, l *Lookups, kind Kind, key, what string,
 }
 
 // call runs one AWS call under the per-call deadline, which includes the
-// wait for a slot among MaxConcurrentCalls, and reports it.
+// wait for a slot among MaxConcurrentCalls, and reports it. The wait for
+// its turn under CallsPerSecond comes first, bounded by ctx alone: a
+// paced audit queues, it does not time out.
 func call[T any](ctx context.Context, l *Lookups, operation string, f func(context.Context) (T, error)) (T, error) {
+	if l.rate != nil {
+		if err := l.rate.Wait(ctx); err != nil {
+			// Its turn would come after ctx ends: as good as timed out.
+			var zero T
+			return zero, fmt.Errorf("%s: waiting for a turn under the call rate: %w", operation, context.DeadlineExceeded)
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, l.opts.CallTimeout)
 	defer cancel()
 	if err := l.calls.Acquire(ctx, 1); err != nil {

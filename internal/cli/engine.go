@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
@@ -46,6 +47,7 @@ func buildAWS(ctx context.Context, o EngineOptions, observer awsclient.Observer)
 	lookups := awsclient.NewLookups(factory, awsclient.Options{
 		TTL: ttls, CallTimeout: o.CallTimeout, Observer: observer,
 		FreshInterval: o.Cache.freshInterval(), MaxConcurrentCalls: o.MaxConcurrentCalls,
+		CallsPerSecond: o.CallsPerSecond,
 	})
 	return awsEnv{cfg: cfg, lookups: lookups}, nil
 }
@@ -60,6 +62,13 @@ func buildEngine(env awsEnv, o EngineOptions, platforms imageplatform.Mode, logg
 		Context:   o.Context,
 		ResultTTL: resultTTL,
 		Logger:    logger,
+	}
+	if o.LifecycleWarnDays > 0 {
+		opts.Lifecycle = preflight.LifecycleOptions{
+			Lookups:    env.lookups,
+			WarnWithin: time.Duration(o.LifecycleWarnDays) * 24 * time.Hour,
+			WarnPushes: o.LifecycleWarnPushes,
+		}
 	}
 	if platforms != imageplatform.ModeOff {
 		opts.Platforms = imageplatform.NewResolver(env.lookups, platforms)

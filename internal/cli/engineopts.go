@@ -36,6 +36,14 @@ type EngineOptions struct {
 	MaxConcurrentCalls int
 	// MaxAttempts bounds each AWS call's tries (the first included).
 	MaxAttempts int
+	// CallsPerSecond paces AWS calls; zero leaves them unpaced.
+	CallsPerSecond float64
+	// LifecycleWarnDays is how many days ahead lifecycle expiry is
+	// warned about; zero turns prediction off.
+	LifecycleWarnDays int
+	// LifecycleWarnPushes is how few further pushes before a count rule
+	// expires an image are warned about.
+	LifecycleWarnPushes int
 
 	rejected rejectedValues
 }
@@ -65,9 +73,11 @@ func NewEngineOptions() EngineOptions {
 			ImageByDigest: ttl.ImageByDigest, ImageByTag: ttl.ImageByTag, NotFound: ttl.NotFound, Policy: ttl.Policy,
 			Result: preflight.DefaultResultTTL, Reverify: awsclient.DefaultFreshInterval,
 		},
-		MaxConcurrentCalls: awsclient.DefaultMaxConcurrentCalls,
-		CallTimeout:        awsclient.DefaultCallTimeout,
-		MaxAttempts:        retry.MaxAttempts,
+		MaxConcurrentCalls:  awsclient.DefaultMaxConcurrentCalls,
+		CallTimeout:         awsclient.DefaultCallTimeout,
+		MaxAttempts:         retry.MaxAttempts,
+		LifecycleWarnDays:   int(preflight.DefaultLifecycleWarnWithin / (24 * time.Hour)),
+		LifecycleWarnPushes: preflight.DefaultLifecycleWarnPushes,
 	}
 }
 
@@ -100,6 +110,12 @@ func (o *EngineOptions) AddFlags(fs *pflag.FlagSet) {
 		"give up on one AWS call (retries included) after this long")
 	fs.IntVar(&o.MaxAttempts, "aws-max-attempts", o.MaxAttempts,
 		"tries per AWS call, the first included (fail fast: an admission cannot wait on backoff)")
+	fs.Float64Var(&o.CallsPerSecond, "aws-calls-per-second", o.CallsPerSecond,
+		"pace AWS calls to at most this many per second across everything (0: unpaced)")
+	fs.IntVar(&o.LifecycleWarnDays, "lifecycle-warn-days", o.LifecycleWarnDays,
+		"warn (ImageExpiring) when a repository's lifecycle rule will expire or archive an image within this many days; 0 turns lifecycle prediction off (ecr:GetLifecyclePolicy)")
+	fs.IntVar(&o.LifecycleWarnPushes, "lifecycle-warn-pushes", o.LifecycleWarnPushes,
+		"warn when an imageCountMoreThan rule will expire an image after this many more pushes or fewer")
 }
 
 var regionPattern = regexp.MustCompile(`^[a-z]{2,5}(-[a-z]+)+-\d+$`)
@@ -124,6 +140,15 @@ func (o *EngineOptions) Validate() error {
 	}
 	if o.CallTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("--aws-call-timeout %s: must be positive", o.CallTimeout))
+	}
+	if o.LifecycleWarnDays < 0 || o.LifecycleWarnDays > 3650 {
+		errs = append(errs, fmt.Errorf("--lifecycle-warn-days %d: want 0 to 3650", o.LifecycleWarnDays))
+	}
+	if o.LifecycleWarnPushes < 1 {
+		errs = append(errs, fmt.Errorf("--lifecycle-warn-pushes %d: must be at least 1", o.LifecycleWarnPushes))
+	}
+	if o.CallsPerSecond < 0 {
+		errs = append(errs, fmt.Errorf("--aws-calls-per-second %g: must not be negative", o.CallsPerSecond))
 	}
 	if o.MaxAttempts < 1 || o.MaxAttempts > 10 {
 		errs = append(errs, fmt.Errorf("--aws-max-attempts %d: want 1 to 10", o.MaxAttempts))

@@ -57,7 +57,8 @@ kind, the IAM role it pulls as, its platforms, its node count and what decides
 scheduling onto it: what the webhook believes, to run first.
 
 Exit status: 0, or 3 when a source could not be read (the list may be
-incomplete; stderr says which), 2 for usage errors.`,
+incomplete; stderr says which), 1 when discovery cannot start (no
+kubeconfig, no AWS configuration), 2 for usage errors.`,
 		Example: `  ecr-preflight pools --cluster-name prod
   ecr-preflight pools --discover-nodes=false --node-pools-config pools.yaml -o json`,
 		Args: cobra.NoArgs,
@@ -85,6 +86,10 @@ incomplete; stderr says which), 2 for usage errors.`,
 	}
 	fs := cmd.Flags()
 	o.Pools.AddFlags(fs, &o.rejected)
+	// A one-shot listing neither refreshes nor checks platforms.
+	for _, f := range []string{"node-pools-refresh", "platform-check"} {
+		_ = fs.MarkHidden(f)
+	}
 	fs.StringVar(&o.Region, "region", o.Region, "AWS region of the cluster (default: from the environment)")
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "kubeconfig file (default: in-cluster, then $KUBECONFIG and ~/.kube/config)")
 	choiceVar(&o.rejected, fs, &o.Output, "output", "o", "output format: text (a table) or json", outputText, outputJSON)

@@ -103,6 +103,7 @@ func NewRootCommand(s Streams) *cobra.Command {
 		newCheckCommand(s),
 		newServeCommand(s),
 		newPoolsCommand(s),
+		newAuditCommand(s),
 	)
 	return root
 }

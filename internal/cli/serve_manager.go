@@ -2,7 +2,9 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -96,6 +98,17 @@ func runManager(ctx context.Context, o *ServeOptions, wopts webhook.Options, fil
 		return fmt.Errorf("adding health check: %w", err)
 	}
 	if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
+		return fmt.Errorf("adding readiness check: %w", err)
+	}
+	// Not ready before the first discovery: admissions would only have
+	// static pools. A discovery that fails still ends (its sources marked
+	// incomplete), so this never holds readiness for longer than that.
+	if err := mgr.AddReadyzCheck("nodepools", func(*http.Request) error {
+		if !pools.Ready() {
+			return errors.New("node pools not discovered yet")
+		}
+		return nil
+	}); err != nil {
 		return fmt.Errorf("adding readiness check: %w", err)
 	}
 	if err := mgr.AddReadyzCheck("drain", d.check); err != nil {

@@ -153,7 +153,14 @@ func (w *walk) image(ctx context.Context, digest, mediaType string, depth int) (
 		if w.r.mode != ModeFull {
 			return Image{}, nil
 		}
-		return w.r.config(ctx, w.repo, m.config)
+		img, err := w.r.config(ctx, w.repo, m.config)
+		if err != nil || depth > 0 {
+			return img, err
+		}
+		// A manifest pulled by itself is not matched by containerd at all;
+		// only whether its binaries can execute matters, which its os and
+		// architecture decide (an amd64/v2 config runs on any amd64 node).
+		return withoutVariants(img), nil
 	}
 	return Image{}, nil
 }
@@ -187,6 +194,17 @@ func (w *walk) index(ctx context.Context, m manifest, depth int) (Image, error) 
 		img.Known = img.Known && child.Known
 	}
 	return img, nil
+}
+
+// withoutVariants is img with each platform's variant dropped, in new
+// slices (img may be shared with the cache).
+func withoutVariants(img Image) Image {
+	out := Image{Index: img.Index, Known: img.Known}
+	for _, p := range img.Platforms {
+		p.Variant = ""
+		out.add(p)
+	}
+	return out
 }
 
 // add appends p unless it is already there.

@@ -38,7 +38,7 @@ func windowsBuilds(n int) string {
 type registry struct {
 	f *fetcher
 	// Single-architecture images with their configs.
-	amd64, arm64, bare, helm, windows2019 string
+	amd64, amd64v2, arm64, bare, helm, windows2019 string
 	// Configs.
 	amd64Config string
 }
@@ -49,6 +49,7 @@ func newRegistry() registry {
 	r.amd64Config = f.putBlob(config(linux("amd64", "")))
 	r.amd64 = f.putManifest(ociManifest, image(ociManifest, ocispec.MediaTypeImageConfig, r.amd64Config))
 	r.arm64 = f.putManifest(ociManifest, image(ociManifest, ocispec.MediaTypeImageConfig, f.putBlob(config(linux("arm64", "v8")))))
+	r.amd64v2 = f.putManifest(ociManifest, image(ociManifest, ocispec.MediaTypeImageConfig, f.putBlob(config(linux("amd64", "v2")))))
 	r.bare = f.putManifest(ociManifest, image(ociManifest, ocispec.MediaTypeImageConfig, f.putBlob(config(ocispec.Platform{}))))
 	r.helm = f.putManifest(ociManifest, image(ociManifest, helmConfig, f.putBlob([]byte(`{"name":"chart"}`))))
 	r.windows2019 = f.putManifest(dockerImage, image(dockerImage, dockerConfig, f.putBlob(config(windows("10.0.17763.5820")))))
@@ -153,7 +154,12 @@ func TestPlatformsReadsWhatAnImageOffers(t *testing.T) {
 		"a digest reference to an index's child manifest in full mode reads its config": {
 			mode:          imageplatform.ModeFull,
 			build:         func(r registry) (string, string) { return r.arm64, ociManifest },
-			wantPlatforms: "linux/arm64/v8", wantKnown: true, wantFetches: 2,
+			wantPlatforms: "linux/arm64", wantKnown: true, wantFetches: 2,
+		},
+		"a single-platform image's config variant is not matched (containerd runs it by os and architecture)": {
+			mode:          imageplatform.ModeFull,
+			build:         func(r registry) (string, string) { return r.amd64v2, ociManifest },
+			wantPlatforms: "linux/amd64", wantKnown: true, wantFetches: 2,
 		},
 		"a Docker image in full mode gives its Windows build": {
 			mode:          imageplatform.ModeFull,
@@ -273,7 +279,8 @@ func TestPlatformsCachesByDigest(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := formatAll(child.Platforms); got != "linux/arm64/v8" {
+		// By itself, its config's variant is dropped (see the table).
+		if got := formatAll(child.Platforms); got != "linux/arm64" {
 			t.Errorf("look %d at the child: platforms %q", i, got)
 		}
 		child.Platforms[0].Architecture = "mutated"
@@ -309,8 +316,8 @@ func TestPlatformsDoesNotCacheErrors(t *testing.T) {
 	if _, err := res.Platforms(ctx, teamApp, r.arm64, ociManifest); awsclient.ClassOf(err) != awsclient.ClassThrottled {
 		t.Fatalf("err = %v (class %s), want the Fetcher's throttling", err, awsclient.ClassOf(err))
 	}
-	if img, err := res.Platforms(ctx, teamApp, r.arm64, ociManifest); err != nil || formatAll(img.Platforms) != "linux/arm64/v8" {
-		t.Fatalf("second look: %+v, %v; want linux/arm64/v8", img, err)
+	if img, err := res.Platforms(ctx, teamApp, r.arm64, ociManifest); err != nil || formatAll(img.Platforms) != "linux/arm64" {
+		t.Fatalf("second look: %+v, %v; want linux/arm64", img, err)
 	}
 	if _, err := res.Platforms(ctx, teamApp, r.amd64, ociManifest); err == nil {
 		t.Fatal("a failed config read gave no error")

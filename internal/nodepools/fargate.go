@@ -2,15 +2,24 @@ package nodepools
 
 import "strings"
 
+// fargateLike reports whether p is matched as a Fargate profile is, by its
+// selectors and never through node labels: a Fargate profile (one whose
+// selectors are unknown matches nothing) or a pool of any other kind given
+// selectors, as a static pool with fargateSelectors is.
+func fargateLike(p Pool) bool {
+	return p.Kind == KindFargate || len(p.Fargate) > 0
+}
+
 // fargateChoice is the answer of the Fargate profiles for one pod: the
 // profiles that select it, and those EKS would run it with.
 type fargateChoice struct {
-	matching []int // indexes into the pools of every Fargate profile that selects the pod
+	matching []int // indexes into the pools of every pool whose Fargate selectors select the pod
 	chosen   []int // the subset the pod runs on: one when LabelFargateProfile names a matching profile
 	label    string
 }
 
-// chooseFargate finds the Fargate profiles that select a pod from t.
+// chooseFargate finds the Fargate profiles that select a pod from t: the
+// pools whose Fargate selectors do, whatever their kind.
 //
 // EKS User Guide, "Define which Pods use AWS Fargate when launched": a pod
 // is run on Fargate when any selector of a profile matches it (the
@@ -23,7 +32,7 @@ type fargateChoice struct {
 func chooseFargate(pools []Pool, t Template) fargateChoice {
 	var c fargateChoice
 	for i, p := range pools {
-		if p.Kind == KindFargate && selectsPod(p.Fargate, t) {
+		if selectsPod(p.Fargate, t) {
 			c.matching = append(c.matching, i)
 		}
 	}

@@ -33,12 +33,23 @@ const (
 	// stable ones; old manifests select on them.
 	labelBetaArch = "beta.kubernetes.io/arch"
 	labelBetaOS   = "beta.kubernetes.io/os"
+
+	// Labels EKS sets on the nodes of a managed node group besides its
+	// name and capacity type: the AMI and the launch template version,
+	// which change as the group is updated.
+	labelNodegroupImage              = "eks.amazonaws.com/nodegroup-image"
+	labelSourceLaunchTemplateID      = "eks.amazonaws.com/sourceLaunchTemplateId"
+	labelSourceLaunchTemplateVersion = "eks.amazonaws.com/sourceLaunchTemplateVersion"
+	// labelComputeType is "auto" on EKS Auto Mode nodes (and "fargate" on
+	// Fargate's); nodes of other kinds do not carry it.
+	labelComputeType = "eks.amazonaws.com/compute-type"
 )
 
-// openLabels are well-known labels every node carries with a value that
-// varies from node to node: unless a pool fixes or constrains one, any
-// requirement on it may be met by some node of the pool.
-var openLabels = map[string]bool{
+// wellKnownOpenLabels are labels the kubelet or the AWS cloud provider put
+// on nodes whatever launched them, with a value that varies from node to
+// node (Kubernetes "Well-Known Labels, Annotations and
+// Taints"; topology.k8s.aws/zone-id from the AWS cloud controller).
+var wellKnownOpenLabels = map[string]bool{
 	corev1.LabelHostname:                true,
 	corev1.LabelTopologyZone:            true,
 	corev1.LabelTopologyRegion:          true,
@@ -51,26 +62,43 @@ var openLabels = map[string]bool{
 	labelBetaArch:                       true,
 	labelBetaOS:                         true,
 	corev1.LabelWindowsBuild:            true,
-	LabelKarpenterCapacityType:          true,
-	LabelCapacityType:                   true,
 	LabelZoneID:                         true,
 }
 
-// openLabelPrefixes are label families describing the instance: Karpenter's
-// karpenter.k8s.aws/instance-family, -size, -cpu, … and EKS Auto Mode's
-// eks.amazonaws.com/instance-* equivalents.
-var openLabelPrefixes = []string{"karpenter.k8s.aws/", "eks.amazonaws.com/instance-"}
-
-// isOpenLabel reports whether key is a well-known label whose value varies
-// per node.
-func isOpenLabel(key string) bool {
-	if openLabels[key] {
+// OpenLabel reports whether the nodes of a pool of kind carry key with a
+// value that varies from node to node, so that, unless the pool fixes or
+// constrains key, a requirement on it may be met by some node of the pool.
+// A key that is not open is absent from the pool's nodes unless the pool
+// says otherwise (Labels, Requirements, or a label EKS or Karpenter sets
+// to the pool's name).
+//
+// Open for every kind: the well-known labels of every EC2 node
+// (hostname, zone, region, instance type, topology.k8s.aws/zone-id,
+// kubernetes.io/os and arch and their beta forms, windows-build; a pool's
+// Platforms, when known, decide os and arch before this is asked). Open
+// for KindManagedNodeGroup only: eks.amazonaws.com/capacityType,
+// nodegroup-image, sourceLaunchTemplateId and sourceLaunchTemplateVersion,
+// which EKS sets on a managed node group's nodes (EKS User Guide, "Managed
+// node groups"). Open for KindKarpenter only: karpenter.sh/capacity-type
+// and karpenter.k8s.aws/* (Karpenter docs, "Well-Known Labels"), and EKS
+// Auto Mode's eks.amazonaws.com/instance-* and compute-type, as Auto Mode
+// NodePools are Karpenter NodePools (EKS User Guide, "Create a Node Pool
+// for EKS Auto Mode"). Self-managed, static and Fargate nodes carry none
+// of these; a static pool with neither Labels nor Requirements accepts
+// every key anyway (see Candidates).
+func OpenLabel(kind Kind, key string) bool {
+	if wellKnownOpenLabels[key] {
 		return true
 	}
-	for _, p := range openLabelPrefixes {
-		if strings.HasPrefix(key, p) {
+	switch kind {
+	case KindManagedNodeGroup:
+		switch key {
+		case LabelCapacityType, labelNodegroupImage, labelSourceLaunchTemplateID, labelSourceLaunchTemplateVersion:
 			return true
 		}
+	case KindKarpenter:
+		return key == LabelKarpenterCapacityType || key == labelComputeType ||
+			strings.HasPrefix(key, "karpenter.k8s.aws/") || strings.HasPrefix(key, "eks.amazonaws.com/instance-")
 	}
 	return false
 }
@@ -127,7 +155,7 @@ func resolveKey(p Pool, key string) (kind keyKind, value string, values []string
 		}
 		return kind, "", values
 	}
-	if p.Kind == KindStatic && p.Labels == nil && p.Requirements == nil || isOpenLabel(key) {
+	if p.Kind == KindStatic && p.Labels == nil && p.Requirements == nil || OpenLabel(p.Kind, key) {
 		return keyOpen, "", nil
 	}
 	return keyAbsent, "", nil

@@ -29,8 +29,10 @@ type Exclusion struct {
 // amd64 and arm64, for a pod requiring arm64, comes back as linux/arm64).
 //
 // Fargate wins: when Fargate profiles select the pod, they are the only
-// candidates (see chooseFargate). Otherwise every pool of another kind is a
-// candidate unless
+// candidates (see chooseFargate). A pool with Fargate selectors is matched
+// as a Fargate profile is, whatever its kind (a static pool configured
+// with fargateSelectors); a Fargate profile whose selectors are unknown
+// matches nothing. Otherwise every node pool is a candidate unless
 //   - one of its taints with effect NoSchedule or NoExecute is not
 //     tolerated (the kube-scheduler's TaintToleration filter;
 //     PreferNoSchedule only scores);
@@ -41,15 +43,15 @@ type Exclusion struct {
 //     node affinity (the kube-scheduler's NodeAffinity filter, evaluated by
 //     component-helpers' nodeaffinity; preferred terms only score).
 //
-// Fargate profiles never match through node labels. What a node pool's
-// nodes may carry is read from its Platforms, Labels and Requirements and
-// the labels EKS and Karpenter put on every node of the pool; for keys the
-// pool leaves unsaid, well-known labels are open (any value is possible)
-// and others absent, and a static pool with neither Labels nor
-// Requirements accepts every selector (its Platforms and Taints still
-// apply); see matchPool. Runs on every admission: a pod with no
-// nodeSelector, required affinity or spec.os.name costs one taint check
-// per pool.
+// Pools with Fargate selectors never match through node labels. What a
+// node pool's nodes may carry is read from its Platforms, Labels and
+// Requirements and the labels EKS and Karpenter put on every node of the
+// pool; for keys the pool leaves unsaid, those OpenLabel names for its kind
+// are open (any value is possible) and others absent, and a static pool
+// with neither Labels nor Requirements accepts every selector (its
+// Platforms and Taints still apply); see matchPool. Runs on every
+// admission: a pod with no nodeSelector, required affinity or spec.os.name
+// costs one taint check per pool.
 func Candidates(pools []Pool, t Template) (candidates []Pool, excluded []Exclusion) {
 	if fg := chooseFargate(pools, t); len(fg.chosen) > 0 {
 		return fargateCandidates(pools, fg)
@@ -61,9 +63,8 @@ func Candidates(pools []Pool, t Template) (candidates []Pool, excluded []Exclusi
 	q := newPodQuery(spec)
 	candidates = make([]Pool, 0, len(pools))
 	for _, p := range pools {
-		if p.Kind == KindFargate {
-			excluded = append(excluded, Exclusion{Pool: p,
-				Reason: fmt.Sprintf("no selector matches namespace %s and the pod's labels", t.Namespace)})
+		if fargateLike(p) {
+			excluded = append(excluded, Exclusion{Pool: p, Reason: fargateMiss(p, t)})
 			continue
 		}
 		if taint, ok := untoleratedTaint(p.Taints, spec.Tolerations); ok {
@@ -80,6 +81,14 @@ func Candidates(pools []Pool, t Template) (candidates []Pool, excluded []Exclusi
 		candidates = append(candidates, p)
 	}
 	return candidates, excluded
+}
+
+// fargateMiss says why a Fargate-like pool does not run a pod from t.
+func fargateMiss(p Pool, t Template) string {
+	if len(p.Fargate) == 0 {
+		return "its Fargate selectors are unknown"
+	}
+	return fmt.Sprintf("no selector matches namespace %s and the pod's labels", t.Namespace)
 }
 
 // fargateCandidates is the answer when Fargate profiles select the pod.
@@ -189,13 +198,13 @@ func (q *podQuery) unconstrained() bool {
 // value: Labels, or a label EKS or Karpenter sets, see impliedLabel); a
 // set of values (an In requirement, as Karpenter NodePool requirements
 // allow several); a platform label (kubernetes.io/arch and os, from
-// Platforms when p has any); open (any value is possible: a well-known
-// label varying per node that p does not fix, a key under a requirement
-// other than In, every key of a static pool with neither Labels nor
-// Requirements); or else absent. Nodes are synthesized for every platform
-// and every combination of allowed values, and component-helpers'
-// nodeaffinity matches them against the pod's selection with the
-// expressions on open keys dropped. Terms are ORed and expressions ANDed,
+// Platforms when p has any); open (any value is possible: a label that
+// OpenLabel says varies per node of p's kind and p does not fix, a key
+// under a requirement other than In, every key of a static pool with
+// neither Labels nor Requirements); or else absent. Nodes are synthesized
+// for every platform and every combination of allowed values, and
+// component-helpers' nodeaffinity matches them against the pod's selection
+// with the expressions on open keys dropped. Terms are ORed and expressions ANDed,
 // so dropping an expression only widens the match: a pool wrongly kept
 // costs a warning, one wrongly excluded a false "no candidate pool".
 func (q *podQuery) matchPool(p Pool) (platforms []Platform, reason string) {

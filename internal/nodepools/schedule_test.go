@@ -36,6 +36,26 @@ var (
 	unknown = Pool{Name: "unknown", Kind: KindStatic}
 )
 
+// Node pools of every kind saying nothing of the labels their nodes carry,
+// for the labels OpenLabel leaves open per kind.
+var (
+	mngBare   = Pool{Name: "mng", Kind: KindManagedNodeGroup}
+	selfBare  = Pool{Name: "self", Kind: KindSelfManaged}
+	kpBare    = Pool{Name: "karpenter", Kind: KindKarpenter}
+	staticTag = Pool{Name: "static-team", Kind: KindStatic, Labels: map[string]string{"team": "ml"}}
+)
+
+// The static pools of the pools file example in docs/node-pools.md.
+var (
+	docsGPU = Pool{Name: "gpu", Kind: KindStatic, Platforms: []Platform{linuxAMD64},
+		Labels: map[string]string{"team": "ml"},
+		Taints: []corev1.Taint{{Key: "nvidia.com/gpu", Value: "true", Effect: corev1.TaintEffectNoSchedule}}}
+	docsBatch = Pool{Name: "batch", Kind: KindStatic,
+		Fargate: []FargateSelector{{Namespace: "batch", Labels: map[string]string{"team": "ml"}}}}
+	// toleratingGPU tolerates docsGPU's taint.
+	toleratingGPU = corev1.Toleration{Key: "nvidia.com/gpu", Operator: corev1.TolerationOpExists}
+)
+
 // Pools for taints and for spec.os.name.
 var (
 	gpu = Pool{Name: "gpu", Kind: KindManagedNodeGroup,
@@ -205,9 +225,11 @@ func TestCandidates(t *testing.T) {
 		"Exists on a key a requirement constrains": {
 			pools: pools(web, kp),
 			t:     pod(requiringOne(req(LabelKarpenterCapacityType, corev1.NodeSelectorOpExists))),
-			// karpenter.sh/capacity-type is open on web: the group's nodes
-			// are not known not to carry it.
-			want: []string{"web", "kp"},
+			// A managed node group's nodes never carry Karpenter's labels.
+			want: []string{"kp"},
+			excluded: map[string]string{
+				"web": "node affinity: karpenter.sh/capacity-type Exists",
+			},
 		},
 		"DoesNotExist on a fixed label": {
 			pools: pools(web, batch, kp),
@@ -274,15 +296,15 @@ func TestCandidates(t *testing.T) {
 			t:    pod(requiringOne(req("rack", corev1.NodeSelectorOpIn, "z"))),
 			want: []string{"racks"},
 		},
-		"In, NotIn, Gt and DoesNotExist on an open well-known key may all be met": {
-			pools: pools(web, kp, unknown),
+		"In, NotIn, Gt and DoesNotExist on open keys may all be met": {
+			pools: pools(kp, unknown),
 			t: pod(requiringOne(
 				req(corev1.LabelTopologyZone, corev1.NodeSelectorOpIn, "us-west-2a"),
 				req(corev1.LabelInstanceTypeStable, corev1.NodeSelectorOpNotIn, "t3.micro"),
 				req("karpenter.k8s.aws/instance-memory", corev1.NodeSelectorOpGt, "16384"),
 				req(corev1.LabelHostname, corev1.NodeSelectorOpDoesNotExist),
 			)),
-			want: []string{"web", "kp", "unknown"},
+			want: []string{"kp", "unknown"},
 		},
 		"Lt on a key under a requirement other than In is open": {
 			pools: pools(web, kp),
@@ -346,6 +368,84 @@ func TestCandidates(t *testing.T) {
 			t:     pod(requiringOne(req("team", "Near", "web"))),
 			want:  []string{"web"},
 		},
+
+		// Open keys depend on the pool's kind.
+		"well-known per-node labels are open on every node pool kind": {
+			pools: pools(mngBare, selfBare, kpBare, staticTag),
+			t: pod(requiringOne(
+				req(corev1.LabelHostname, corev1.NodeSelectorOpIn, "ip-10-0-1-7.ec2.internal"),
+				req(corev1.LabelTopologyZone, corev1.NodeSelectorOpIn, "us-west-2a"),
+				req(corev1.LabelTopologyRegion, corev1.NodeSelectorOpIn, "us-west-2"),
+				req(corev1.LabelInstanceTypeStable, corev1.NodeSelectorOpIn, "m7g.large"),
+				req(LabelZoneID, corev1.NodeSelectorOpIn, "usw2-az1"),
+				req(corev1.LabelArchStable, corev1.NodeSelectorOpIn, "arm64"),
+			)),
+			want: []string{"mng", "self", "karpenter", "static-team"},
+		},
+		"karpenter.sh/capacity-type is open only on Karpenter pools": {
+			pools: pools(mngBare, selfBare, kpBare, staticTag, unknown),
+			t:     pod(requiringOne(req(LabelKarpenterCapacityType, corev1.NodeSelectorOpIn, "spot"))),
+			want:  []string{"karpenter", "unknown"},
+			excluded: map[string]string{
+				"mng":         "node affinity: karpenter.sh/capacity-type In [spot]",
+				"self":        "node affinity: karpenter.sh/capacity-type In [spot]",
+				"static-team": "node affinity: karpenter.sh/capacity-type In [spot]",
+			},
+		},
+		"karpenter.k8s.aws labels are open only on Karpenter pools": {
+			pools: pools(mngBare, selfBare, kpBare, staticTag),
+			t:     pod(selecting("karpenter.k8s.aws/instance-family", "m7g")),
+			want:  []string{"karpenter"},
+			excluded: map[string]string{
+				"mng":         "nodeSelector karpenter.k8s.aws/instance-family=m7g",
+				"self":        "nodeSelector karpenter.k8s.aws/instance-family=m7g",
+				"static-team": "nodeSelector karpenter.k8s.aws/instance-family=m7g",
+			},
+		},
+		"EKS Auto Mode's instance labels are open only on Karpenter pools": {
+			pools: pools(mngBare, selfBare, kpBare, staticTag),
+			t:     pod(requiringOne(req("eks.amazonaws.com/instance-category", corev1.NodeSelectorOpIn, "c", "m"))),
+			want:  []string{"karpenter"},
+			excluded: map[string]string{
+				"mng":         "node affinity: eks.amazonaws.com/instance-category In [c m]",
+				"self":        "node affinity: eks.amazonaws.com/instance-category In [c m]",
+				"static-team": "node affinity: eks.amazonaws.com/instance-category In [c m]",
+			},
+		},
+		"eks.amazonaws.com/compute-type auto selects Auto Mode NodePools, never node groups": {
+			pools: pools(mngBare, kpBare),
+			t:     pod(selecting("eks.amazonaws.com/compute-type", "auto")),
+			want:  []string{"karpenter"},
+			excluded: map[string]string{
+				"mng": "nodeSelector eks.amazonaws.com/compute-type=auto",
+			},
+		},
+		"eks.amazonaws.com/capacityType is open only on managed node groups": {
+			pools: pools(mngBare, selfBare, kpBare, staticTag, unknown),
+			t:     pod(selecting(LabelCapacityType, "SPOT")),
+			want:  []string{"mng", "unknown"},
+			excluded: map[string]string{
+				"self":        "nodeSelector eks.amazonaws.com/capacityType=SPOT",
+				"karpenter":   "nodeSelector eks.amazonaws.com/capacityType=SPOT",
+				"static-team": "nodeSelector eks.amazonaws.com/capacityType=SPOT",
+			},
+		},
+		"the AMI label EKS sets is open only on managed node groups": {
+			pools: pools(mngBare, selfBare, kpBare),
+			t:     pod(requiringOne(req("eks.amazonaws.com/nodegroup-image", corev1.NodeSelectorOpExists))),
+			want:  []string{"mng"},
+			excluded: map[string]string{
+				"self":      "node affinity: eks.amazonaws.com/nodegroup-image Exists",
+				"karpenter": "node affinity: eks.amazonaws.com/nodegroup-image Exists",
+			},
+		},
+		"a label a pool fixes wins over the key being open for its kind": {
+			pools: pools(Pool{Name: "on-demand", Kind: KindManagedNodeGroup,
+				Labels: map[string]string{LabelCapacityType: "ON_DEMAND"}}),
+			t:        pod(selecting(LabelCapacityType, "SPOT")),
+			excluded: map[string]string{"on-demand": "nodeSelector eks.amazonaws.com/capacityType=SPOT"},
+		},
+
 		"preferred node affinity never excludes": {
 			pools: pools(web, batch),
 			t: pod(&corev1.PodSpec{Affinity: &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
@@ -559,6 +659,41 @@ func TestCandidates(t *testing.T) {
 			},
 		},
 
+		// Pools with Fargate selectors, whatever their kind.
+		"a static pool with Fargate selectors never matches through node labels": {
+			pools: pools(docsGPU, docsBatch),
+			t:     inNamespace("default", tolerating(toleratingGPU), "team", "ml"),
+			want:  []string{"gpu"},
+			excluded: map[string]string{
+				"batch": "no selector matches namespace default and the pod's labels",
+			},
+		},
+		"a static pool with Fargate selectors wins as a Fargate profile does": {
+			pools: pools(docsGPU, docsBatch),
+			t:     inNamespace("batch", tolerating(toleratingGPU), "team", "ml"),
+			want:  []string{"batch"},
+			excluded: map[string]string{
+				"gpu": "Fargate profile batch selects the pod",
+			},
+		},
+		"a static Fargate-like pool and a Fargate profile selecting the pod are both candidates": {
+			pools: pools(docsBatch, fgApps, Pool{Name: "batch-profile", Kind: KindFargate,
+				Fargate: []FargateSelector{{Namespace: "batch"}}}),
+			t:    inNamespace("batch", nil, "team", "ml"),
+			want: []string{"batch", "batch-profile"},
+			excluded: map[string]string{
+				"apps": "Fargate profiles batch, batch-profile select the pod",
+			},
+		},
+		"a Fargate profile whose selectors are unknown matches nothing": {
+			pools: pools(Pool{Name: "seen-as-nodes", Kind: KindFargate, Nodes: 2}, web),
+			t:     inNamespace("apps", nil),
+			want:  []string{"web"},
+			excluded: map[string]string{
+				"seen-as-nodes": "its Fargate selectors are unknown",
+			},
+		},
+
 		// Platforms.
 		"a multi-arch Karpenter pool is narrowed to the architecture the pod requires": {
 			pools:     pools(web, kp),
@@ -693,6 +828,50 @@ func TestCandidatesNarrowsACopy(t *testing.T) {
 	got[0].Platforms[0] = windowsAMD64
 	if in[0].PlatformList() != "linux/amd64, linux/arm64" {
 		t.Errorf("writing a candidate's narrowed platforms changed the input pool: %s", in[0].PlatformList())
+	}
+}
+
+func TestOpenLabel(t *testing.T) {
+	tests := map[string]struct {
+		kind Kind
+		key  string
+		want bool
+	}{
+		"the hostname varies on a self-managed pool":          {KindSelfManaged, corev1.LabelHostname, true},
+		"the zone varies on a static pool":                    {KindStatic, corev1.LabelTopologyZone, true},
+		"the beta zone varies on a managed node group":        {KindManagedNodeGroup, corev1.LabelFailureDomainBetaZone, true},
+		"the region varies on a Karpenter pool":               {KindKarpenter, corev1.LabelTopologyRegion, true},
+		"the instance type varies on a managed node group":    {KindManagedNodeGroup, corev1.LabelInstanceTypeStable, true},
+		"the beta instance type varies on a self-managed one": {KindSelfManaged, corev1.LabelInstanceType, true},
+		"the zone ID varies on a self-managed pool":           {KindSelfManaged, LabelZoneID, true},
+		"arch is open when no platform decides it":            {KindStatic, corev1.LabelArchStable, true},
+		"the beta os is open when no platform decides it":     {KindSelfManaged, labelBetaOS, true},
+
+		"a managed node group's capacity type varies":              {KindManagedNodeGroup, LabelCapacityType, true},
+		"a managed node group's AMI varies while it updates":       {KindManagedNodeGroup, labelNodegroupImage, true},
+		"a managed node group's launch template version varies":    {KindManagedNodeGroup, labelSourceLaunchTemplateVersion, true},
+		"self-managed nodes carry no EKS capacity type":            {KindSelfManaged, LabelCapacityType, false},
+		"Karpenter nodes carry no EKS capacity type":               {KindKarpenter, LabelCapacityType, false},
+		"a static pool's nodes carry no EKS capacity type":         {KindStatic, LabelCapacityType, false},
+		"a managed node group's nodes carry no compute type":       {KindManagedNodeGroup, labelComputeType, false},
+		"a managed node group's nodes carry no Auto Mode labels":   {KindManagedNodeGroup, "eks.amazonaws.com/instance-family", false},
+		"a Karpenter node's capacity type varies":                  {KindKarpenter, LabelKarpenterCapacityType, true},
+		"a Karpenter node's instance family varies":                {KindKarpenter, "karpenter.k8s.aws/instance-family", true},
+		"an Auto Mode node's instance category varies":             {KindKarpenter, "eks.amazonaws.com/instance-category", true},
+		"an Auto Mode node carries a compute type":                 {KindKarpenter, labelComputeType, true},
+		"self-managed nodes carry no Karpenter capacity type":      {KindSelfManaged, LabelKarpenterCapacityType, false},
+		"a managed node group's nodes carry no Karpenter label":    {KindManagedNodeGroup, LabelKarpenterCapacityType, false},
+		"a static pool's nodes carry no Karpenter instance labels": {KindStatic, "karpenter.k8s.aws/instance-cpu", false},
+		"Fargate nodes carry no Karpenter label":                   {KindFargate, LabelKarpenterCapacityType, false},
+		"Karpenter nodes carry no node group launch template":      {KindKarpenter, labelSourceLaunchTemplateID, false},
+		"a label of the cluster's own is open on no kind":          {KindKarpenter, "team", false},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := OpenLabel(tc.kind, tc.key); got != tc.want {
+				t.Errorf("OpenLabel(%s, %s) = %v, want %v", tc.kind, tc.key, got, tc.want)
+			}
+		})
 	}
 }
 

@@ -56,6 +56,9 @@ type Options struct {
 	// Platforms reads the platforms an image provides, for CheckPools to
 	// match against node pools'. Nil: no platform check.
 	Platforms Platforms
+	// Lifecycle turns on lifecycle expiry prediction (ImageExpiring,
+	// ImageExpired).
+	Lifecycle LifecycleOptions
 }
 
 // Engine answers whether images will pull for candidate node roles. It is
@@ -73,6 +76,8 @@ type Engine struct {
 	policies *policyCache
 	// platforms is nil when platforms are not checked.
 	platforms Platforms
+	// lifecycle is nil when expiry is not predicted.
+	lifecycle *lifecycles
 }
 
 // New builds an Engine.
@@ -105,6 +110,7 @@ func New(o Options) (*Engine, error) {
 		results:     gocache.New(max(o.ResultTTL, time.Second), time.Minute),
 		policies:    newPolicyCache(),
 		platforms:   o.Platforms,
+		lifecycle:   newLifecycles(o.Lifecycle),
 	}, nil
 }
 
@@ -435,6 +441,10 @@ func (e *Engine) checkRepository(ctx context.Context, g *repoGroup, withRoles bo
 		wg       sync.WaitGroup
 	)
 	wg.Go(func() { found, missing, err = e.lookups.DescribeImages(ctx, t.Repository, ids) })
+	if e.lifecycle != nil {
+		// Warms the cache (or joins the call in flight) for expiryFindings.
+		wg.Go(func() { _, _, _ = e.lifecycle.Lookups.LifecyclePolicy(ctx, t.Repository) })
+	}
 	if withRoles {
 		wg.Go(func() { res, problems = e.resourcePolicies(ctx, t) })
 	}
@@ -451,6 +461,10 @@ func (e *Engine) checkRepository(ctx context.Context, g *repoGroup, withRoles bo
 	// the first pull: their pull also needs ecr:BatchImportUpstreamImage.
 	var imports []int
 	var cache cacheRule
+	// live are the images found that can be pulled now, by index live[k]
+	// of g.images: what a lifecycle rule may still expire.
+	var live []awsclient.ImageDetail
+	var liveAt []int
 	for j, id := range ids {
 		if d, ok := detailOf(found, id); ok {
 			switch d.Status {
@@ -458,6 +472,8 @@ func (e *Engine) checkRepository(ctx context.Context, g *repoGroup, withRoles bo
 				ans.add(j, imageArchived(t, d.Digest, false))
 			case imageStatusActivating:
 				ans.add(j, imageArchived(t, d.Digest, true))
+			default:
+				live, liveAt = append(live, d), append(liveAt, j)
 			}
 			continue
 		}
@@ -472,6 +488,10 @@ func (e *Engine) checkRepository(ctx context.Context, g *repoGroup, withRoles bo
 		if imported {
 			imports = append(imports, j)
 		}
+	}
+
+	for k, fs := range e.expiryFindings(ctx, t, live) {
+		ans.add(liveAt[k], fs...)
 	}
 
 	if !withRoles {
@@ -589,10 +609,14 @@ func (e *Engine) lookupFailed(ctx context.Context, t target, what string, err er
 	return refusedElsewhere(f, what, t, caller, cerr == nil)
 }
 
-// verdictOf: an error finding is definite; a warning leaves it unknown.
+// verdictOf: an error finding is definite; a warning leaves it unknown,
+// except advice about tomorrow (Advisory), which leaves today's answer be.
 func verdictOf(findings []Finding) Verdict {
 	v := VerdictPullable
 	for _, f := range findings {
+		if Advisory(f) {
+			continue
+		}
 		switch f.Severity {
 		case SeverityError:
 			return VerdictNotPullable
@@ -601,6 +625,12 @@ func verdictOf(findings []Finding) Verdict {
 		}
 	}
 	return v
+}
+
+// Advisory says whether f is about the future rather than today's pull
+// (ImageExpiring, ImageExpired): a warning that never changes a verdict.
+func Advisory(f Finding) bool {
+	return f.Code == CodeImageExpiring || f.Code == CodeImageExpired
 }
 
 // normalizeRoles sorts and de-duplicates roles so that the cache key does

@@ -591,14 +591,23 @@ func poolRoleUnknown() Finding {
 	}
 }
 
-// discoveryIncomplete: every candidate pool found fails, but a source of
-// pools could not be read, so one that would pull may be missing.
+// discoveryIncomplete: no candidate pool found can pull it (or none was
+// found), but a source of pools could not be read, so one that would pull
+// may be missing. The sources' own words stay in the log.
 func discoveryIncomplete(sources []string) Finding {
 	return Finding{
 		Code: CodeLookupFailed, Severity: SeverityWarning,
-		Message: "no node pool found can pull it, but node pool discovery is incomplete (" + strings.Join(sources, "; ") + ")",
-		Fix:     "run `ecr-preflight pools` and grant what discovery lacks (see the chart's IAM policy and RBAC)",
+		Message: fmt.Sprintf("not every node pool that may pull it is known: node pool discovery is incomplete (%s)", plural(len(sources), "problem")),
+		Fix:     "run `ecr-preflight pools` (or read the webhook's log) and grant what discovery lacks (see the chart's IAM policy and RBAC)",
 	}
+}
+
+// plural is "1 problem" or "3 problems".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // platformUnread: the image's manifest (or config) could not be read, so

@@ -94,8 +94,19 @@ func candidateRoles(pools []nodepools.Pool) []string {
 // place turns r, the answer for the candidates' roles, into the answer
 // for the candidate pools.
 func (e *Engine) place(ctx context.Context, r Result, pl nodepools.Placement) Result {
-	if len(pl.Candidates) == 0 || r.Verdict == VerdictSkipped || isInvalid(r) {
+	if r.Verdict == VerdictSkipped || isInvalid(r) {
 		return r
+	}
+	if len(pl.Candidates) == 0 {
+		if len(pl.Incomplete) == 0 || r.Verdict == VerdictNotPullable {
+			return r // existence only: the webhook says why there are no pools
+		}
+		// Discovery is not ready or failed: the roles that will pull are
+		// not known, so neither is the answer.
+		out := r
+		out.Findings = append(slices.Clone(r.Findings), discoveryIncomplete(pl.Incomplete))
+		out.Verdict = VerdictUnknown
+		return out
 	}
 	var shared []Finding
 	byRole := map[string][]Finding{}
@@ -144,7 +155,7 @@ func (e *Engine) place(ctx context.Context, r Result, pl nodepools.Placement) Re
 		out.Findings = append(out.Findings, discoveryIncomplete(pl.Incomplete))
 	case worst[VerdictNotPullable] == n:
 		out.Verdict = VerdictNotPullable
-	case worst[VerdictNotPullable] > 0:
+	case worst[VerdictNotPullable] > 0 && worst[VerdictPullable] > 0:
 		out.Verdict = VerdictPartlyPullable
 	case worst[VerdictUnknown] > 0:
 		out.Verdict = VerdictUnknown

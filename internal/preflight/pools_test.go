@@ -119,6 +119,16 @@ func TestCheckPools(t *testing.T) {
 			image: seedImage, verdict: VerdictUnknown, pools: []Verdict{VerdictUnknown},
 			codes: []Code{CodeLookupFailed},
 		},
+		"one pool denied and one whose role is unknown: unknown, not partly pullable": {
+			lookups: poolLookups, pl: nodepools.Placement{Candidates: []nodepools.Pool{amdGroup, {Name: "legacy", Kind: nodepools.KindSelfManaged}}},
+			image: seedImage, verdict: VerdictUnknown, pools: []Verdict{VerdictNotPullable, VerdictUnknown},
+			codes: []Code{CodeRepositoryPolicyDenies, CodeLookupFailed},
+		},
+		"no candidate while discovery is not ready: unknown": {
+			lookups: poolLookups, pl: nodepools.Placement{Incomplete: []string{"discovery not ready"}},
+			image: seedImage, verdict: VerdictUnknown, codes: []Code{CodeLookupFailed},
+			message: "node pool discovery is incomplete (1 problem)",
+		},
 		"no candidate pool: existence only": {
 			lookups: poolLookups, pl: nodepools.Placement{},
 			image: seedImage, verdict: VerdictPullable,

@@ -1,5 +1,7 @@
 package preflight
 
+import "time"
+
 // Verdict is the engine's answer for one image: will a kubelet running as
 // one of the candidate roles pull it?
 type Verdict string
@@ -56,6 +58,16 @@ const (
 	// error". An error when the pool runs none of the image's platforms, a
 	// warning when only some of its nodes cannot run it.
 	CodePlatformNotAvailable Code = "PlatformNotAvailable"
+	// CodeImageExpiring: a lifecycle rule of the repository will expire
+	// or archive the image soon: on a date within the warning window
+	// (sinceImagePushed, sinceImagePulled, sinceImageTransitioned), or
+	// after a few more pushes (imageCountMoreThan). A warning that does not
+	// change the verdict: the image pulls today.
+	CodeImageExpiring Code = "ImageExpiring"
+	// CodeImageExpired: a lifecycle rule already selects the image; ECR
+	// expires or archives it shortly (typically within 24 hours). A warning
+	// that does not change the verdict: the image still pulls now.
+	CodeImageExpired Code = "ImageExpired"
 	// CodeSkipped explains why an image was not checked (not a private ECR
 	// image). Its severity is always info.
 	CodeSkipped Code = "Skipped"
@@ -100,6 +112,9 @@ type Finding struct {
 	// Platforms are the platforms (as "linux/arm64") the image has no
 	// variant for (PlatformNotAvailable).
 	Platforms []string `json:"platforms,omitempty"`
+	// Lifecycle is the lifecycle rule an ImageExpiring or ImageExpired
+	// finding is about.
+	Lifecycle *LifecycleRef `json:"lifecycle,omitempty"`
 	// Pool is the node pool the finding is about, when the check was made
 	// for node pools and the pool is more than a bare --node-role-arn.
 	Pool *PoolRef `json:"pool,omitempty"`
@@ -141,6 +156,21 @@ type RepositoryRef struct {
 	Name    string `json:"name"`
 	Account string `json:"account"`
 	Region  string `json:"region"`
+}
+
+// LifecycleRef says which lifecycle rule will act on an image, and when.
+type LifecycleRef struct {
+	// Priority is the rule's rulePriority.
+	Priority int `json:"rulePriority"`
+	// Action is the rule's action: "expire", or "transition" (to archive).
+	Action string `json:"action"`
+	// At is when an age rule (sinceImagePushed, sinceImagePulled,
+	// sinceImageTransitioned) selects the image; absent when it already
+	// does or for a count rule.
+	At *time.Time `json:"at,omitempty"`
+	// AfterPushes is how many more pushes an imageCountMoreThan rule
+	// matches until it selects the image.
+	AfterPushes int `json:"afterPushes,omitempty"`
 }
 
 // PoolRef names a node pool: its name and kind (nodepools.Kind, e.g.

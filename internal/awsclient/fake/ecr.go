@@ -17,6 +17,8 @@ type Repository struct {
 	Images []types.ImageDetail
 	// Policy is the repository policy JSON; nil for none.
 	Policy *string
+	// LifecyclePolicy is the lifecycle policy JSON; nil for none.
+	LifecyclePolicy *string
 	// Manifests holds what BatchGetImage answers, by image digest. An
 	// image of Images that has no entry here is answered as missing.
 	Manifests map[string]Manifest
@@ -158,6 +160,25 @@ func (f *ECR) GetRepositoryPolicy(_ context.Context, in *ecr.GetRepositoryPolicy
 		return nil, &types.RepositoryPolicyNotFoundException{Message: aws.String("no repository policy")}
 	}
 	return &ecr.GetRepositoryPolicyOutput{PolicyText: repo.Policy, RepositoryName: in.RepositoryName, RegistryId: in.RegistryId}, nil
+}
+
+// GetLifecyclePolicy implements awsclient.ECRAPI. Like ECR, it answers a
+// repository without a lifecycle policy with
+// LifecyclePolicyNotFoundException.
+func (f *ECR) GetLifecyclePolicy(_ context.Context, in *ecr.GetLifecyclePolicyInput, _ ...func(*ecr.Options)) (*ecr.GetLifecyclePolicyOutput, error) {
+	if err := f.begin("GetLifecyclePolicy"); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	repo, ok := f.Repositories[aws.ToString(in.RepositoryName)]
+	switch {
+	case !ok:
+		return nil, &types.RepositoryNotFoundException{Message: aws.String("repository not found")}
+	case repo.LifecyclePolicy == nil:
+		return nil, &types.LifecyclePolicyNotFoundException{Message: aws.String("no lifecycle policy")}
+	}
+	return &ecr.GetLifecyclePolicyOutput{LifecyclePolicyText: repo.LifecyclePolicy, RepositoryName: in.RepositoryName, RegistryId: in.RegistryId}, nil
 }
 
 // GetRegistryPolicy implements awsclient.ECRAPI.
