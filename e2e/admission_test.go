@@ -54,6 +54,7 @@ func TestAdmission(t *testing.T) {
 	t.Run("deny mode: an UPDATE that only changes replicas is allowed even with a broken image", s.testScaleBrokenImage)
 	t.Run("deny mode: with GetRepositoryPolicy denied to ecr-preflight the seed is admitted with a LookupFailed warning", s.testUnreadPolicyIsNotARejection)
 	t.Run("failurePolicy Ignore: with the webhook down Deployments go through", s.testWebhookDown)
+	t.Run("audit: every output format names the seed's denial, exit 1, and --policy-report writes PolicyReports", s.testAuditCommand)
 	t.Run("node pools: pinned to the denied arm64 group it is rejected, to the amd64 group accepted; an amd64-only image on arm64 is PlatformNotAvailable", s.testNodePools)
 	t.Run("after the fix (Effect Allow) the seed is accepted in deny mode without a warning", s.testFixed)
 }

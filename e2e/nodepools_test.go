@@ -93,9 +93,9 @@ func (s *suite) testNodePools(t *testing.T) {
 // pools runs `ecr-preflight pools` against the suite's cluster and moto.
 func (s *suite) pools(t *testing.T) string {
 	t.Helper()
-	out, err := s.env.Run(caseContext(t), "pools", "--kubeconfig", s.env.Kubeconfig)
-	if err != nil {
-		t.Fatalf("ecr-preflight pools: %v\n%s", err, out)
+	res := s.env.Run(caseContext(t), "pools", "--kubeconfig", s.env.Kubeconfig)
+	if res.Err != nil {
+		t.Fatalf("ecr-preflight pools: %v\n%s%s", res.Err, res.Stdout, res.Stderr)
 	}
-	return out
+	return res.Stdout
 }

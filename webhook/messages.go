@@ -200,6 +200,8 @@ func findingWarning(containers []string, image string, against bool, f preflight
 		details = append(details, fmt.Sprintf("statement %q", clip(f.Statement, 48)))
 	case len(f.Platforms) > 0:
 		details = append(details, "no variant for "+clip(strings.Join(f.Platforms, ", "), 60))
+	case f.Lifecycle != nil:
+		details = append(details, lifecycleDetail(*f.Lifecycle))
 	case len(f.UnknownKeys) > 0:
 		details = append(details, "condition keys "+clip(strings.Join(f.UnknownKeys, ", "), 60))
 	}
@@ -215,6 +217,21 @@ func findingWarning(containers []string, image string, against bool, f preflight
 		head += " (" + strings.Join(details, ", ") + ")"
 	}
 	return truncate(head, warningMax)
+}
+
+// lifecycleDetail is "rule 2, on 2026-12-03", "rule 1, after the next
+// push" or "rule 3, selected now".
+func lifecycleDetail(l preflight.LifecycleRef) string {
+	d := fmt.Sprintf("rule %d", l.Priority)
+	switch {
+	case l.At != nil:
+		return d + ", on " + l.At.UTC().Format("2006-01-02")
+	case l.AfterPushes == 1:
+		return d + ", after the next push"
+	case l.AfterPushes > 1:
+		return fmt.Sprintf("%s, after %d more pushes", d, l.AfterPushes)
+	}
+	return d + ", selected now"
 }
 
 // noticeWarning renders a warning that is about the admission rather than

@@ -152,3 +152,27 @@ func (c *placementChecker) CheckPools(_ context.Context, images []string, pl nod
 	}
 	return out
 }
+
+// TestAdmitWarnsOfLifecycleExpiry: an image a lifecycle rule will expire
+// pulls today: deny mode admits it, with a warning that says what will
+// happen rather than "could not be verified".
+func TestAdmitWarnsOfLifecycleExpiry(t *testing.T) {
+	at := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	expiring := preflight.Finding{
+		Code: preflight.CodeImageExpiring, Severity: preflight.SeverityWarning,
+		Lifecycle: &preflight.LifecycleRef{Priority: 2, Action: "expire", At: &at},
+		Message:   `lifecycle rule 2 of repository retail-sample-app-ui will expire the image on 2026-12-03 12:00 UTC (30 days since it was pushed)`,
+	}
+	a, err := newAdmitter(Options{Checker: &fakeChecker{results: poolResult(preflight.VerdictPullable, expiring)}, Pools: StaticRoles{nodeRole}, Mode: ModeDeny})
+	if err != nil {
+		t.Fatal(err)
+	}
+	warnings, err := deploymentValidator(a).ValidateCreate(t.Context(), deployment("ui", uiImage))
+	if err != nil {
+		t.Fatalf("denied: %v", err)
+	}
+	want := admission.Warnings{`container "ui": ` + uiImage + ` will be removed by a lifecycle rule: ImageExpiring (rule 2, on 2026-12-03)`}
+	if diff := diff(want, warnings); diff != "" {
+		t.Errorf("warnings (-want +got):\n%s", diff)
+	}
+}

@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -42,11 +43,23 @@ func awsEnv(endpoint string) []string {
 	)
 }
 
+// CLIResult is what a CLI command of the binary did.
+type CLIResult struct {
+	Stdout, Stderr string
+	// Code is the exit status; -1 when the command did not run.
+	Code int
+	// Err is nil when it exited 0.
+	Err error
+}
+
 // Run runs the ecr-preflight binary with args (a CLI command such as
-// pools or check) against moto, and returns its combined output.
-func (e *Env) Run(ctx context.Context, args ...string) (string, error) {
+// pools, check or audit) against moto.
+func (e *Env) Run(ctx context.Context, args ...string) CLIResult {
 	cmd := exec.CommandContext(ctx, e.Binary, args...)
 	cmd.Env = awsEnv(e.Moto.URL)
-	out, err := cmd.CombinedOutput()
-	return string(out), err
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	// ExitCode is -1 when the command never ran (ProcessState nil).
+	return CLIResult{Stdout: stdout.String(), Stderr: stderr.String(), Err: err, Code: cmd.ProcessState.ExitCode()}
 }

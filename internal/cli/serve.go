@@ -43,6 +43,11 @@ type ServeOptions struct {
 	MaxConcurrentAdmissions int
 	MaxImagesPerObject      int
 
+	// Continuous audit.
+	AuditInterval      time.Duration
+	AuditLeaseName     string
+	AuditPolicyReports bool
+
 	// Operations.
 	Standalone             bool
 	Kubeconfig             string
@@ -77,6 +82,8 @@ func NewServeOptions() *ServeOptions {
 		LogFormat:                logJSON,
 		Engine:                   NewEngineOptions(),
 		Pools:                    NewPoolOptions(),
+		AuditLeaseName:           "ecr-preflight-audit",
+		AuditPolicyReports:       true,
 	}
 }
 
@@ -212,6 +219,15 @@ func (o *ServeOptions) flagGroups() []flagGroup {
 	pools := newFlagSet("node pools")
 	o.Pools.AddFlags(pools, &o.rejected)
 
+	aud := newFlagSet("audit")
+	aud.DurationVar(&o.AuditInterval, "audit-interval", o.AuditInterval,
+		"audit every running workload this often (0: never): the elected replica emits Events (ImageNotPullable, ImagePullable, ImageExpiring) on workloads, "+
+			"exports per-container gauges and writes PolicyReports. Needs the Kubernetes API")
+	aud.StringVar(&o.AuditLeaseName, "audit-lease-name", o.AuditLeaseName,
+		"the Lease that elects the auditing replica, in --cert-secret-namespace ($"+podNamespaceEnv+"); with --cert-rotation its Lease elects it instead")
+	aud.BoolVar(&o.AuditPolicyReports, "audit-policy-reports", o.AuditPolicyReports,
+		"write the audit as wgpolicyk8s.io/v1alpha2 PolicyReports (one per namespace) when that CRD is installed")
+
 	ops := newFlagSet("operations")
 	ops.BoolVar(&o.Standalone, "standalone", o.Standalone, "serve without the Kubernetes API: static node pools, EKS and certificate files only; namespace mode labels are ignored")
 	ops.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "kubeconfig file (default: in-cluster, then $KUBECONFIG and ~/.kube/config)")
@@ -230,6 +246,7 @@ func (o *ServeOptions) flagGroups() []flagGroup {
 		{"Serving flags", serving},
 		{"Admission flags", adm},
 		{"Node pool flags", pools},
+		{"Audit flags", aud},
 		{"Operation flags", ops},
 		{"Engine and AWS flags", engine},
 	}
@@ -276,6 +293,7 @@ func (o *ServeOptions) Validate() error {
 	if o.CertRotation {
 		errs = append(errs, o.validateCertRotation()...)
 	}
+	errs = append(errs, o.validateAudit()...)
 	if o.Verbosity < 0 {
 		errs = append(errs, errors.New("-v must not be negative"))
 	}
@@ -316,6 +334,43 @@ func (o *ServeOptions) validateCertRotation() []error {
 		}
 	}
 	return errs
+}
+
+// validateAudit checks the flags of the continuous audit.
+func (o *ServeOptions) validateAudit() []error {
+	switch {
+	case o.AuditInterval < 0:
+		return []error{fmt.Errorf("--audit-interval %s: must not be negative", o.AuditInterval)}
+	case o.AuditInterval == 0:
+		return nil
+	case o.AuditInterval < 10*time.Second:
+		return []error{fmt.Errorf("--audit-interval %s: at least 10s (answers are cached for minutes anyway)", o.AuditInterval)}
+	case o.Standalone:
+		return []error{errors.New("--audit-interval needs the Kubernetes API (workloads, Events, a Lease): it has no use with --standalone")}
+	}
+	var errs []error
+	if !o.CertRotation {
+		if msgs := validation.IsDNS1123Subdomain(o.AuditLeaseName); len(msgs) > 0 {
+			errs = append(errs, fmt.Errorf("--audit-lease-name %q: %s", o.AuditLeaseName, strings.Join(msgs, "; ")))
+		}
+		if o.rotationOptions().SecretNamespace == "" {
+			errs = append(errs, fmt.Errorf("--audit-interval needs a namespace for its Lease: --cert-secret-namespace, or $%s", podNamespaceEnv))
+		}
+	}
+	return errs
+}
+
+// leaderElection says whether a replica is elected, and by which Lease: the
+// certificate rotation's, or with the audit alone, the audit's.
+func (o *ServeOptions) leaderElection() (on bool, lease, namespace string) {
+	rot := o.rotationOptions()
+	switch {
+	case o.CertRotation:
+		return true, rot.LeaseName(), rot.SecretNamespace
+	case o.AuditInterval > 0:
+		return true, o.AuditLeaseName, rot.SecretNamespace
+	}
+	return false, "", ""
 }
 
 // rotationOptions are the --cert-rotation settings the flags describe.

@@ -4,15 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -23,6 +28,8 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/ecr-preflight/ecr-preflight/certs"
+	"github.com/ecr-preflight/ecr-preflight/internal/audit"
+	"github.com/ecr-preflight/ecr-preflight/internal/metrics"
 	"github.com/ecr-preflight/ecr-preflight/internal/nodepools/discover"
 	"github.com/ecr-preflight/ecr-preflight/webhook"
 )
@@ -31,7 +38,7 @@ import (
 // adds what needs the API server: namespace mode labels and node pools
 // (Nodes, Karpenter NodePools) from its cache. discovery sets up node
 // pools with the reader to discover them through (nil: none).
-func runManager(ctx context.Context, o *ServeOptions, wopts webhook.Options, files *certs.Files, d *drain, discovery func(client.Reader) (*discover.Provider, error), log logr.Logger) error {
+func runManager(ctx context.Context, o *ServeOptions, wopts webhook.Options, files *certs.Files, d *drain, discovery func(client.Reader) (*discover.Provider, error), reg registry, log logr.Logger) error {
 	cfg, err := o.restConfig()
 	if err != nil {
 		return fmt.Errorf("loading kubeconfig: %w", err)
@@ -41,6 +48,7 @@ func runManager(ctx context.Context, o *ServeOptions, wopts webhook.Options, fil
 		return fmt.Errorf("building scheme: %w", err)
 	}
 	rot := o.rotationOptions()
+	elected, lease, leaseNamespace := o.leaderElection()
 	mgr, err := manager.New(cfg, manager.Options{
 		Scheme:                 scheme,
 		Logger:                 log,
@@ -50,13 +58,14 @@ func runManager(ctx context.Context, o *ServeOptions, wopts webhook.Options, fil
 		// The webhook server bounds its own stop at d.grace; the extra
 		// second covers stopping the caches and the other runnables first.
 		GracefulShutdownTimeout: ptr.To(d.grace + time.Second),
-		// Every replica serves. Only --cert-rotation needs a leader: the
-		// one replica that writes the certificate Secret and the caBundle.
-		// Losing the lease stops the process (controller-runtime), so a
-		// restarted pod campaigns afresh; the others serve meanwhile.
-		LeaderElection:                o.CertRotation,
-		LeaderElectionID:              rot.LeaseName(),
-		LeaderElectionNamespace:       rot.SecretNamespace,
+		// Every replica serves. Only --cert-rotation and the audit need a
+		// leader: the one replica that writes the certificate Secret and
+		// the caBundle, and audits. Losing the lease stops the process
+		// (controller-runtime), so a restarted pod campaigns afresh; the
+		// others serve meanwhile.
+		LeaderElection:                elected,
+		LeaderElectionID:              lease,
+		LeaderElectionNamespace:       leaseNamespace,
 		LeaderElectionReleaseOnCancel: true,
 		Cache: cache.Options{
 			DefaultTransform: cache.TransformStripManagedFields(),
@@ -84,9 +93,15 @@ func runManager(ctx context.Context, o *ServeOptions, wopts webhook.Options, fil
 	}
 	wopts.Pools = poolsOf(pools)
 	// Every replica keeps its own snapshot of the node pools, from the
-	// manager's watch-backed cache.
+	// manager's watch-backed cache, rebuilt soon after what it is made of
+	// changes.
 	if err := mgr.Add(pools); err != nil {
 		return fmt.Errorf("adding node pool discovery: %w", err)
+	}
+	if nodes != nil {
+		if err := mgr.Add(everyReplica{watchPools(mgr, pools, log)}); err != nil {
+			return fmt.Errorf("adding node pool watches: %w", err)
+		}
 	}
 	if err := webhook.Register(mgr, wopts); err != nil {
 		return err
@@ -114,6 +129,11 @@ func runManager(ctx context.Context, o *ServeOptions, wopts webhook.Options, fil
 	if err := mgr.AddReadyzCheck("drain", d.check); err != nil {
 		return fmt.Errorf("adding readiness check: %w", err)
 	}
+	if o.AuditInterval > 0 {
+		if err := addAudit(mgr, o, wopts, reg, log.WithName("audit")); err != nil {
+			return err
+		}
+	}
 	if o.CertRotation {
 		rotation, err := certs.SetupRotation(ctx, mgr, files, rot, log.WithName("certificates"))
 		if err != nil {
@@ -134,6 +154,88 @@ func stripNodeImages(obj any) (any, error) {
 		n.Status.Images = nil
 	}
 	return obj, err
+}
+
+// poolKinds are the objects node pools are made of, besides Nodes:
+// Karpenter's, watched only where its CRDs are installed.
+var poolKinds = []schema.GroupVersionKind{
+	{Group: "karpenter.sh", Version: "v1", Kind: "NodePool"},
+	{Group: "karpenter.k8s.aws", Version: "v1", Kind: "EC2NodeClass"},
+}
+
+// watchPools asks discovery for a new snapshot when a Node comes or goes or
+// changes what discovery reads (labels, taints, providerID), and when a
+// Karpenter NodePool or EC2NodeClass changes: Provider.Invalidate rebuilds
+// at most once a second. A kind that cannot be watched (Karpenter not
+// installed) is left to the periodic refresh.
+func watchPools(mgr manager.Manager, pools *discover.Provider, log logr.Logger) manager.RunnableFunc {
+	return func(ctx context.Context) error {
+		changed := toolscache.ResourceEventHandlerFuncs{
+			AddFunc:    func(any) { pools.Invalidate() },
+			DeleteFunc: func(any) { pools.Invalidate() },
+			UpdateFunc: func(old, obj any) {
+				o, isNode := old.(*corev1.Node)
+				n, _ := obj.(*corev1.Node)
+				if isNode && n != nil && !nodeShapeChanged(o, n) {
+					return
+				}
+				pools.Invalidate()
+			},
+		}
+		if inf, err := mgr.GetCache().GetInformer(ctx, &corev1.Node{}); err != nil {
+			log.Error(err, "watching Nodes; node pools are rebuilt on the refresh interval only")
+		} else if _, err := inf.AddEventHandler(changed); err != nil {
+			log.Error(err, "watching Nodes")
+		}
+		for _, gvk := range poolKinds {
+			u := &unstructured.Unstructured{}
+			u.SetGroupVersionKind(gvk)
+			inf, err := mgr.GetCache().GetInformer(ctx, u, cache.BlockUntilSynced(false))
+			if err != nil {
+				log.V(1).Info("not watching; node pools from it are rebuilt on the refresh interval", "kind", gvk.Kind, "reason", err.Error())
+				continue
+			}
+			if _, err := inf.AddEventHandler(changed); err != nil {
+				log.Error(err, "watching", "kind", gvk.Kind)
+			}
+		}
+		return nil
+	}
+}
+
+// nodeShapeChanged says whether an update changed what discovery reads of
+// a Node; status heartbeats do not.
+func nodeShapeChanged(o, n *corev1.Node) bool {
+	return !maps.Equal(o.Labels, n.Labels) || o.Spec.ProviderID != n.Spec.ProviderID ||
+		!slices.EqualFunc(o.Spec.Taints, n.Spec.Taints, func(a, b corev1.Taint) bool { return a.MatchTaint(&b) && a.Value == b.Value })
+}
+
+// addAudit adds the continuous audit: the elected replica lists the
+// workloads from the manager's cache and checks them with the webhook's
+// own engine and node pools, so the cache keeps AWS at one call per
+// distinct lookup per TTL across admissions and audits.
+func addAudit(mgr manager.Manager, o *ServeOptions, wopts webhook.Options, reg registry, log logr.Logger) error {
+	checker, ok := wopts.Checker.(audit.Checker)
+	if !ok {
+		return fmt.Errorf("the audit needs a Checker that checks for node pools, got %T", wopts.Checker)
+	}
+	rec, err := metrics.NewAuditRecorder(reg)
+	if err != nil {
+		return err
+	}
+	loop, err := audit.NewLoop(audit.LoopOptions{
+		Reader: mgr.GetCache(), Writer: mgr.GetClient(),
+		Checker: checker, Placer: wopts.Pools,
+		Interval: o.AuditInterval, Recorder: mgr.GetEventRecorder("ecr-preflight"),
+		Metrics: rec, PolicyReports: o.AuditPolicyReports, Logger: log,
+	})
+	if err != nil {
+		return fmt.Errorf("setting up the audit: %w", err)
+	}
+	if err := mgr.Add(loop); err != nil {
+		return fmt.Errorf("adding the audit: %w", err)
+	}
+	return nil
 }
 
 // everyReplica runs on every replica: a bare RunnableFunc would run on the

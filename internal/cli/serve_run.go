@@ -99,7 +99,7 @@ func runServe(ctx context.Context, o *ServeOptions, deps serveDeps, log logr.Log
 	log.Info("starting ecr-preflight webhook", "mode", o.Mode, "standalone", o.Standalone,
 		"nodeRoles", o.Pools.NodeRoles, "nodePoolsConfig", o.Pools.ConfigFile, "clusterName", o.Pools.ClusterName,
 		"discoverNodes", o.Pools.nodeDiscovery(!o.Standalone), "platformCheck", o.Pools.PlatformCheck,
-		"port", o.Port, "admissionTimeout", o.AdmissionTimeout)
+		"auditInterval", o.AuditInterval, "port", o.Port, "admissionTimeout", o.AdmissionTimeout)
 	discovery := func(reader client.Reader) (*discover.Provider, error) {
 		return buildPools(o.Pools, env.cfg, reader, log.WithName("nodepools"))
 	}
@@ -112,7 +112,7 @@ func runServe(ctx context.Context, o *ServeOptions, deps serveDeps, log logr.Log
 		wopts.Pools = poolsOf(p)
 		err = runStandalone(serveCtx, o, wopts, files, d, reg, log)
 	} else {
-		err = runManager(serveCtx, o, wopts, files, d, discovery, log)
+		err = runManager(serveCtx, o, wopts, files, d, discovery, reg, log)
 	}
 	if err != nil {
 		return fmt.Errorf("serving: %w", err)

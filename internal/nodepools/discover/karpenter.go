@@ -26,6 +26,10 @@ var (
 	ec2NodeClassListGVK = schema.GroupVersionKind{Group: "karpenter.k8s.aws", Version: "v1", Kind: "EC2NodeClassList"}
 )
 
+// groupEKS is the API group of EKS Auto Mode's NodeClass, which an Auto
+// Mode NodePool (a karpenter.sh/v1 NodePool) refers to.
+const groupEKS = "eks.amazonaws.com"
+
 // The architectures Karpenter on AWS launches when a NodePool does not
 // constrain kubernetes.io/arch, and the operating systems it knows.
 var (
@@ -100,9 +104,11 @@ func (nc ec2NodeClass) amiFamily() string {
 
 // karpenterPools reads every NodePool and the EC2NodeClass it refers to.
 // installed is false when the API server has no karpenter.sh/v1 NodePool
-// kind: Karpenter is not installed, which is not an error. A NodePool whose
-// role cannot be found comes back without one and with the reason in
-// roleErrs.
+// kind: Karpenter is not installed, which is not an error. a.err is set
+// only when a NodePool may be missing: the list failed, or a NodePool
+// could not be read. A NodePool whose role cannot be found (its
+// EC2NodeClass missing or unreadable, an IAM lookup failed, an EKS Auto
+// Mode NodeClass) comes back without one and with the reason in roleErrs.
 func karpenterPools(ctx context.Context, r client.Reader, res NodeClassRoleResolver) (a answer, installed bool) {
 	var pools unstructured.UnstructuredList
 	pools.SetGroupVersionKind(nodePoolListGVK)
@@ -113,19 +119,21 @@ func karpenterPools(ctx context.Context, r client.Reader, res NodeClassRoleResol
 		return answer{err: fmt.Errorf("listing Karpenter NodePools: %w", err)}, true
 	}
 
+	// When EC2NodeClasses cannot be listed, NodePools are still worth
+	// returning, with their roles unknown and the reason in roleErrs.
 	classes, classErr := listNodeClasses(ctx, r)
-	if classErr != nil && !meta.IsNoMatchError(classErr) {
-		// NodePools are still worth returning, with their roles unknown.
-		a.err = classErr
-	}
 	roles := nodeClassRoles{resolver: res, classes: classes, listErr: classErr, memo: map[string]roleAnswer{}}
 
 	a.roleErrs = map[string]error{}
+	var unreadable []error
 	for i := range pools.Items {
 		item := &pools.Items[i]
 		var np nodePool
 		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(item.Object, &np); err != nil {
-			a.err = errors.Join(a.err, fmt.Errorf("reading NodePool %s: %w", item.GetName(), err))
+			unreadable = append(unreadable, &briefError{
+				brief: "NodePool " + item.GetName() + " unreadable",
+				err:   fmt.Errorf("reading NodePool %s: %w", item.GetName(), err),
+			})
 			continue
 		}
 		ref := np.Spec.Template.Spec.NodeClassRef
@@ -138,6 +146,7 @@ func karpenterPools(ctx context.Context, r client.Reader, res NodeClassRoleResol
 		pool.RoleARN = role
 		a.pools = append(a.pools, pool)
 	}
+	a.err = errors.Join(unreadable...)
 	nodepools.Sort(a.pools)
 	return a, true
 }
@@ -284,7 +293,12 @@ type roleAnswer struct {
 }
 
 func (r nodeClassRoles) role(ctx context.Context, ref nodeClassRef) (string, error) {
-	if ref.Group != "karpenter.k8s.aws" || ref.Kind != "EC2NodeClass" {
+	switch {
+	case ref.Group == groupEKS:
+		// EKS Auto Mode: its NodeClass is not read; nodes of the NodePool
+		// give the role from their instances.
+		return "", fmt.Errorf("nodeClassRef %s/%s %s is an EKS Auto Mode node class, whose role is known only from its nodes", ref.Group, ref.Kind, ref.Name)
+	case ref.Group != "karpenter.k8s.aws" || ref.Kind != "EC2NodeClass":
 		return "", fmt.Errorf("nodeClassRef %s/%s %s is not a karpenter.k8s.aws EC2NodeClass", ref.Group, ref.Kind, ref.Name)
 	}
 	if ans, ok := r.memo[ref.Name]; ok {

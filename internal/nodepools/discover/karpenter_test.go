@@ -2,12 +2,14 @@ package discover
 
 import (
 	"context"
+	"errors"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -237,7 +239,7 @@ func TestKarpenterPools(t *testing.T) {
 	}
 	wantErrs := map[string]string{
 		"karpenter-nodepool/missing": "EC2NodeClass nowhere not found",
-		"karpenter-nodepool/auto":    "nodeClassRef eks.amazonaws.com/NodeClass default is not a karpenter.k8s.aws EC2NodeClass",
+		"karpenter-nodepool/auto":    "nodeClassRef eks.amazonaws.com/NodeClass default is an EKS Auto Mode node class, whose role is known only from its nodes",
 	}
 	if len(a.roleErrs) != len(wantErrs) {
 		t.Errorf("roleErrs = %v, want %v", a.roleErrs, wantErrs)
@@ -287,5 +289,43 @@ func TestKarpenterWithoutEC2NodeClass(t *testing.T) {
 	}
 	if err := a.roleErrs["karpenter-nodepool/default"]; err == nil || !strings.Contains(err.Error(), "no matches for kind") {
 		t.Errorf("roleErrs = %v, want the missing kind named", a.roleErrs)
+	}
+}
+
+func TestKarpenterNodeClassesUnreadable(t *testing.T) {
+	// EC2NodeClasses cannot be listed: NodePools are all there, without
+	// roles, and the source has not failed (no NodePool is missing).
+	r := fake.NewClientBuilder().
+		WithObjects(object(t, nodeClassByRole), nodePoolObject(t, "default", "karpenter.k8s.aws", "EC2NodeClass", "by-role")).
+		WithInterceptorFuncs(interceptor.Funcs{List: func(ctx context.Context, c client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
+			if list.GetObjectKind().GroupVersionKind().Kind == "EC2NodeClassList" {
+				return apierrors.NewForbidden(schema.GroupResource{Group: "karpenter.k8s.aws", Resource: "ec2nodeclasses"}, "", errors.New("RBAC"))
+			}
+			return c.List(ctx, list, opts...)
+		}}).Build()
+	a, installed := karpenterPools(context.Background(), r, &fakeRoles{roles: map[string]string{"KarpenterNodeRole": roleA}})
+	if !installed || a.err != nil || len(a.pools) != 1 || a.pools[0].RoleARN != "" {
+		t.Fatalf("karpenterPools = %+v, installed %v; want one pool without a role, no error", a, installed)
+	}
+	if err := a.roleErrs["karpenter-nodepool/default"]; err == nil || !strings.Contains(err.Error(), "forbidden") {
+		t.Errorf("roleErrs = %v, want the failed list named", a.roleErrs)
+	}
+}
+
+func TestKarpenterNodePoolUnreadable(t *testing.T) {
+	// A NodePool that cannot be read is a pool missing: the source failed,
+	// in words of its own.
+	bad := object(t, `
+apiVersion: karpenter.sh/v1
+kind: NodePool
+metadata: {name: bad}
+spec: {template: {spec: {taints: "dedicated=ml:NoSchedule"}}}`)
+	r := fakeReader(t, bad, object(t, nodeClassByRole), nodePoolObject(t, "default", "karpenter.k8s.aws", "EC2NodeClass", "by-role"))
+	a, _ := karpenterPools(context.Background(), r, &fakeRoles{roles: map[string]string{"KarpenterNodeRole": roleA}})
+	if len(a.pools) != 1 || a.pools[0].Name != "default" {
+		t.Errorf("pools = %+v, want default alone", a.pools)
+	}
+	if a.err == nil || cause(a.err) != "NodePool bad unreadable" || !strings.Contains(a.err.Error(), "reading NodePool bad") {
+		t.Errorf("err = %v (cause %q), want NodePool bad named", a.err, cause(a.err))
 	}
 }

@@ -20,14 +20,20 @@ import (
 const (
 	// labelKarpenterNodePool is set by Karpenter on the nodes it launches.
 	labelKarpenterNodePool = "karpenter.sh/nodepool"
-	// labelEKSComputeType is "fargate" on a Fargate node (and "auto" on an
-	// EKS Auto Mode node, which also carries karpenter.sh/nodepool).
+	// labelEKSComputeType is "fargate" on a Fargate node ("auto" on an EKS
+	// Auto Mode node, which also carries karpenter.sh/nodepool, and
+	// "hybrid" on an EKS Hybrid Node).
 	labelEKSComputeType = "eks.amazonaws.com/compute-type"
 	// labelFargateProfile names the Fargate profile that runs a Fargate node.
 	labelFargateProfile = "eks.amazonaws.com/fargate-profile"
 	// labelEksctlNodeGroup is set by eksctl on the nodes of the groups it
 	// creates, self-managed ones included.
 	labelEksctlNodeGroup = "alpha.eksctl.io/nodegroup-name"
+	// providerIDHybrid starts the spec.providerID of an EKS Hybrid Node, a
+	// machine outside AWS that pulls as the Hybrid Nodes role its
+	// credentials (SSM or IAM Roles Anywhere) give it, not as an instance
+	// profile's.
+	providerIDHybrid = "eks-hybrid://"
 )
 
 // lifecycleTaint reports taints that come and go with a node's life
@@ -98,57 +104,51 @@ func (g nodeGroups) add(kind nodepools.Kind, name string, n *corev1.Node) {
 
 // pools turns the groups into pools. The role of a managed node group or
 // NodePool is looked up from its instances only when roleKnown says no
-// other source gives it (by pool key); self-managed nodes always need theirs,
-// as it is what groups them. A node whose role cannot be found is never
-// guessed: its named group gets no role (and a reason in roleErrs), a
-// self-managed node is left out and named in err. Fargate nodes come back
-// as KindFargate pools carrying only a name and a node count, for the
-// Provider to add to the profiles EKS describes.
-func (g nodeGroups) pools(ctx context.Context, res InstanceRoleResolver, roleKnown func(key string) bool) answer {
+// other source gives it (by pool key); self-managed nodes always need
+// theirs, as it is what groups them. A node whose role is not found this
+// time keeps the one its instance had at the last discovery (remembered,
+// by spec.providerID); the roles found come back in answer.instanceRoles
+// for the next one.
+//
+// A role is never guessed: a named group whose nodes disagree, or none of
+// whose nodes has a known role, is a pool without a role, the reason in
+// roleErrs. Self-managed nodes whose role is unknown join their eksctl
+// group when its other nodes agree on one role; the others are pools
+// without a role, one per eksctl group, one for EKS Hybrid Nodes
+// ("hybrid", which have no EC2 instance) and one for the rest
+// ("unknown-role"), so that only pods that may land on them are affected.
+// Fargate nodes come back as KindFargate pools carrying only a name and a
+// node count, for the Provider to add to the profiles EKS describes.
+// What only the log needs to know goes to log.
+func (g nodeGroups) pools(ctx context.Context, res InstanceRoleResolver, roleKnown func(key string) bool, remembered map[string]string, log notes) answer {
 	var need []*corev1.Node
-	for key, ng := range g.named {
+	for _, key := range slices.Sorted(maps.Keys(g.named)) {
 		if !roleKnown(key) {
-			need = append(need, ng.nodes...)
+			need = append(need, g.named[key].nodes...)
 		}
 	}
 	need = append(need, g.selfManaged...)
-	roles, failed := instanceRoles(ctx, res, need)
+	found := instanceRoles(ctx, res, need)
+	found.fallBack(need, remembered, log)
 
-	a := answer{roleErrs: map[string]error{}}
+	a := answer{roleErrs: map[string]error{}, instanceRoles: found.byProviderID(need)}
 	for key, ng := range g.named {
-		pool := describeNodes(ng.nodes)
-		pool.Kind, pool.Name = ng.kind, ng.name
+		pool := describeNodes(ng.kind, ng.nodes)
+		pool.Name = ng.name
 		if !roleKnown(key) {
-			role, err := commonRole(ng.nodes, roles, failed)
-			if err != nil {
-				a.roleErrs[key] = err
-			}
+			role, unresolved, err := groupRole(ng.nodes, found)
 			pool.RoleARN = role
+			switch {
+			case err != nil:
+				a.roleErrs[key] = err
+			case unresolved != nil:
+				log.add("unresolved/"+key, "node pool role taken from the nodes whose role is known",
+					"pool", pool.String(), "role", role, "unresolved", unresolved.Error())
+			}
 		}
 		a.pools = append(a.pools, pool)
 	}
-
-	type selfKey struct{ name, role string }
-	self := map[selfKey][]*corev1.Node{}
-	var unknown []*corev1.Node
-	for _, n := range g.selfManaged {
-		role, ok := roles[n.Name]
-		if !ok {
-			unknown = append(unknown, n)
-			continue
-		}
-		k := selfKey{name: cmp.Or(n.Labels[labelEksctlNodeGroup], roleName(role)), role: role}
-		self[k] = append(self[k], n)
-	}
-	for k, nodes := range self {
-		pool := describeNodes(nodes)
-		pool.Kind, pool.Name, pool.RoleARN = nodepools.KindSelfManaged, k.name, k.role
-		a.pools = append(a.pools, pool)
-	}
-	if len(unknown) > 0 {
-		a.err = fmt.Errorf("self-managed nodes left out, their role is unknown: %w", nodeErrors(unknown, failed))
-	}
-
+	a.pools = append(a.pools, g.selfManagedPools(found, a.roleErrs, log)...)
 	for profile, count := range g.fargate {
 		a.pools = append(a.pools, nodepools.Pool{Kind: nodepools.KindFargate, Name: profile, Nodes: count})
 	}
@@ -156,17 +156,87 @@ func (g nodeGroups) pools(ctx context.Context, res InstanceRoleResolver, roleKno
 	return a
 }
 
+// Names of self-managed pools whose role is unknown, for nodes outside any
+// eksctl group.
+const (
+	poolHybrid      = "hybrid"
+	poolUnknownRole = "unknown-role"
+)
+
+// selfManagedPools groups self-managed nodes by eksctl group (or, outside
+// one, by role name) and role; see pools. The reasons of pools without a
+// role go to roleErrs.
+func (g nodeGroups) selfManagedPools(found nodeRoles, roleErrs map[string]error, log notes) []nodepools.Pool {
+	type selfKey struct{ name, role string }
+	groups := map[selfKey][]*corev1.Node{}
+	eksctlRoles := map[string][]string{} // eksctl group → the distinct roles of its nodes
+	var unresolved []*corev1.Node
+	for _, n := range g.selfManaged {
+		role, ok := found.roles[n.Name]
+		if !ok {
+			unresolved = append(unresolved, n)
+			continue
+		}
+		eksctl := n.Labels[labelEksctlNodeGroup]
+		k := selfKey{name: cmp.Or(eksctl, roleName(role)), role: role}
+		if eksctl != "" && len(groups[k]) == 0 {
+			eksctlRoles[eksctl] = append(eksctlRoles[eksctl], role)
+		}
+		groups[k] = append(groups[k], n)
+	}
+	joined := map[selfKey][]*corev1.Node{}
+	for _, n := range unresolved {
+		eksctl := n.Labels[labelEksctlNodeGroup]
+		k := selfKey{name: cmp.Or(eksctl, unknownRolePool(n))}
+		if roles := eksctlRoles[eksctl]; eksctl != "" && len(roles) == 1 {
+			k.role = roles[0]
+			joined[k] = append(joined[k], n)
+		}
+		groups[k] = append(groups[k], n)
+	}
+
+	var out []nodepools.Pool
+	for k, nodes := range groups {
+		pool := describeNodes(nodepools.KindSelfManaged, nodes)
+		pool.Name, pool.RoleARN = k.name, k.role
+		switch {
+		case k.role == "":
+			roleErrs[pool.Key()] = nodeErrors(nodes, found.failed)
+		case len(joined[k]) > 0:
+			log.add("unresolved/"+pool.Key(), "node pool role taken from the nodes whose role is known",
+				"pool", pool.String(), "role", k.role, "unresolved", nodeErrors(joined[k], found.failed).Error())
+		}
+		out = append(out, pool)
+	}
+	return out
+}
+
+// unknownRolePool names the pool of a self-managed node outside any eksctl
+// group whose role is unknown.
+func unknownRolePool(n *corev1.Node) string {
+	if strings.HasPrefix(n.Spec.ProviderID, providerIDHybrid) || n.Labels[labelEKSComputeType] == "hybrid" {
+		return poolHybrid
+	}
+	return poolUnknownRole
+}
+
+// nodeRoles are the roles of nodes, by node name, and why each of the
+// others is unknown.
+type nodeRoles struct {
+	roles  map[string]string
+	failed map[string]error
+}
+
 // instanceRoles finds the role of each node from its spec.providerID
-// (aws:///ZONE/INSTANCE-ID), asking res once per region. It returns roles
-// by node name, and why for each node whose role it could not find.
-func instanceRoles(ctx context.Context, res InstanceRoleResolver, nodes []*corev1.Node) (map[string]string, map[string]error) {
-	roles, failed := map[string]string{}, map[string]error{}
+// (aws:///ZONE/INSTANCE-ID), asking res once per region.
+func instanceRoles(ctx context.Context, res InstanceRoleResolver, nodes []*corev1.Node) nodeRoles {
+	found := nodeRoles{roles: map[string]string{}, failed: map[string]error{}}
 	type instance struct{ id, node string }
 	byRegion := map[string][]instance{}
 	for _, n := range nodes {
 		region, _, id, ok := ParseProviderID(n.Spec.ProviderID)
 		if !ok {
-			failed[n.Name] = fmt.Errorf("spec.providerID %q does not name an EC2 instance", n.Spec.ProviderID)
+			found.failed[n.Name] = fmt.Errorf("spec.providerID %q does not name an EC2 instance", n.Spec.ProviderID)
 			continue
 		}
 		byRegion[region] = append(byRegion[region], instance{id: id, node: n.Name})
@@ -184,40 +254,79 @@ func instanceRoles(ctx context.Context, res InstanceRoleResolver, nodes []*corev
 		for _, in := range insts {
 			switch role, ok := got[in.id]; {
 			case ok && role != "":
-				roles[in.node] = role
+				found.roles[in.node] = role
 			case err != nil:
-				failed[in.node] = fmt.Errorf("instance %s: %w", in.id, err)
+				found.failed[in.node] = fmt.Errorf("instance %s: %w", in.id, err)
 			default:
-				failed[in.node] = fmt.Errorf("instance %s has no instance profile role", in.id)
+				// Terminated (its Node not yet deleted), or launched
+				// without an instance profile.
+				found.failed[in.node] = fmt.Errorf("instance %s: no instance profile role found", in.id)
 			}
 		}
 	}
-	return roles, failed
+	return found
 }
 
-// commonRole is the role every node of a group has. Nodes whose role is
-// unknown, or nodes with different roles, leave it unknown: the group's
-// role is not guessed from some of its nodes.
-func commonRole(nodes []*corev1.Node, roles map[string]string, failed map[string]error) (string, error) {
+// fallBack gives each of nodes whose role was not found the role its
+// instance had at the last discovery (remembered, by spec.providerID): a
+// lookup that fails for a while keeps the answer it gave before.
+func (r nodeRoles) fallBack(nodes []*corev1.Node, remembered map[string]string, log notes) {
+	for _, n := range nodes {
+		err, failed := r.failed[n.Name]
+		role, ok := remembered[n.Spec.ProviderID]
+		if !failed || !ok {
+			continue
+		}
+		r.roles[n.Name] = role
+		delete(r.failed, n.Name)
+		log.add("node/"+n.Name, "node role not found again, keeping the one found before",
+			"node", n.Name, "role", role, "reason", err.Error())
+	}
+}
+
+// byProviderID is the role of each of nodes that has one, by
+// spec.providerID.
+func (r nodeRoles) byProviderID(nodes []*corev1.Node) map[string]string {
+	out := map[string]string{}
+	for _, n := range nodes {
+		if role, ok := r.roles[n.Name]; ok && n.Spec.ProviderID != "" {
+			out[n.Spec.ProviderID] = role
+		}
+	}
+	return out
+}
+
+// groupRole is the role of a managed node group's or NodePool's nodes: the
+// one role of those whose role is known, when at least one is. Nodes whose
+// role is unknown do not change it: a node whose instance has just
+// terminated has none until its Node is deleted. They come back in
+// unresolved, for the log. Nodes with different roles, or none with a
+// known role, leave the role unknown (err): it is never guessed.
+func groupRole(nodes []*corev1.Node, found nodeRoles) (role string, unresolved, err error) {
 	var unknown []*corev1.Node
 	seen := map[string]bool{}
 	for _, n := range nodes {
-		if role, ok := roles[n.Name]; ok {
+		if role, ok := found.roles[n.Name]; ok {
 			seen[role] = true
 		} else {
 			unknown = append(unknown, n)
 		}
 	}
 	if len(unknown) > 0 {
-		return "", nodeErrors(unknown, failed)
+		unresolved = nodeErrors(unknown, found.failed)
 	}
-	if len(seen) > 1 {
-		return "", fmt.Errorf("its nodes have different roles: %s", strings.Join(slices.Sorted(maps.Keys(seen)), ", "))
+	switch len(seen) {
+	case 0:
+		if unresolved == nil {
+			return "", nil, errors.New("it has no nodes")
+		}
+		return "", nil, unresolved
+	case 1:
+		for role := range seen {
+			return role, unresolved, nil
+		}
 	}
-	for role := range seen {
-		return role, nil
-	}
-	return "", errors.New("it has no nodes")
+	return "", nil, fmt.Errorf("its nodes have different roles: %s", strings.Join(slices.Sorted(maps.Keys(seen)), ", "))
 }
 
 // nodeErrors says why the roles of nodes are unknown, naming at most three.
@@ -255,18 +364,21 @@ func (l errorList) Error() string {
 
 func (l errorList) Unwrap() []error { return l }
 
-// describeNodes is what a group of nodes says about its pool: Labels every
-// node carries with one value; Requirements `In` the values seen for a key
-// every node carries with different values (kubernetes.io/hostname left
-// out: it names a node, not the pool); Taints every node carries, lifecycle
-// taints left out; Platforms the distinct platforms of its nodes; Nodes.
-func describeNodes(nodes []*corev1.Node) nodepools.Pool {
-	pool := nodepools.Pool{Nodes: len(nodes)}
+// describeNodes is what a group of nodes says about its pool of kind:
+// Labels every node carries with one value; Requirements `In` the values
+// seen for a key every node carries with different values; Taints every
+// node carries, lifecycle taints left out; Platforms the distinct platforms
+// of its nodes; Nodes. Keys nodepools.OpenLabel names for kind (hostname,
+// zone, instance type, ...) are neither labels nor requirements: the values
+// today's nodes happen to have say nothing of the next node, so they stay
+// open. The pool's Kind is kind; its name and role are the caller's.
+func describeNodes(kind nodepools.Kind, nodes []*corev1.Node) nodepools.Pool {
+	pool := nodepools.Pool{Kind: kind, Nodes: len(nodes)}
 	if len(nodes) == 0 {
 		return pool
 	}
 	for _, key := range slices.Sorted(maps.Keys(nodes[0].Labels)) {
-		if key == corev1.LabelHostname {
+		if nodepools.OpenLabel(kind, key) {
 			continue
 		}
 		values, onAll := labelValues(nodes, key)

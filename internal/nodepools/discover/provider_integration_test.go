@@ -44,6 +44,8 @@ func TestProviderAgainstAPIServer(t *testing.T) {
 		// its platform comes from status.nodeInfo.
 		newNode("win-1", nil, providerID("aws:///us-west-2a/i-00000004"), nodeInfo("windows", "amd64", "10.0.20348.2227")),
 		newNode("fargate-ip-10-0-4-1", map[string]string{labelEKSComputeType: "fargate", labelFargateProfile: "batch"}),
+		// An EKS Hybrid Node: no EC2 instance, so no role to find.
+		newNode("mi-0123456789abcdef0", with(linuxAMD64Labels, labelEKSComputeType, "hybrid"), providerID("eks-hybrid:///us-west-2/prod/mi-0123456789abcdef0")),
 	}
 	for _, n := range nodes {
 		status := n.Status
@@ -66,12 +68,10 @@ func TestProviderAgainstAPIServer(t *testing.T) {
 	}
 
 	amd64, arm64 := nodepools.Platform{OS: "linux", Architecture: "amd64"}, nodepools.Platform{OS: "linux", Architecture: "arm64"}
+	// Zone, hostname, os and arch vary per node: they stay open.
 	wantArm := nodepools.Pool{
 		Name: "ng-arm", Kind: nodepools.KindManagedNodeGroup, RoleARN: roleA,
-		Labels: with(arm, LabelNodegroup, "ng-arm"),
-		Requirements: []corev1.NodeSelectorRequirement{
-			{Key: corev1.LabelTopologyZone, Operator: corev1.NodeSelectorOpIn, Values: []string{"us-west-2a", "us-west-2b"}},
-		},
+		Labels:    map[string]string{LabelNodegroup: "ng-arm"},
 		Taints:    []corev1.Taint{noSchedule("arch", "arm64")},
 		Platforms: []nodepools.Platform{arm64},
 		Nodes:     2,
@@ -81,19 +81,27 @@ func TestProviderAgainstAPIServer(t *testing.T) {
 		Platforms: []nodepools.Platform{{OS: "windows", Architecture: "amd64", OSVersion: "10.0.20348"}},
 		Nodes:     1,
 	}
+	wantHybrid := nodepools.Pool{
+		Name: "hybrid", Kind: nodepools.KindSelfManaged,
+		Labels:    map[string]string{labelEKSComputeType: "hybrid"},
+		Platforms: []nodepools.Platform{amd64},
+		Nodes:     1,
+	}
 
 	t.Run("without Karpenter installed, a NodePool is known from its nodes", func(t *testing.T) {
 		snap := p.Refresh(ctx)
+		// Complete: the hybrid node is a pool without a role, the Fargate
+		// node (with no EKS cluster to describe its profile) is logged.
 		want := nodepools.Snapshot{
 			Pools: []nodepools.Pool{
 				{
 					Name: "default", Kind: nodepools.KindKarpenter, RoleARN: roleB,
-					Labels: with(linuxAMD64Labels, labelKarpenterNodePool, "default"), Platforms: []nodepools.Platform{amd64}, Nodes: 1,
+					Labels: map[string]string{labelKarpenterNodePool: "default"}, Platforms: []nodepools.Platform{amd64}, Nodes: 1,
 				},
 				wantArm,
-				wantWindows,
+				wantWindows, // NodeRoleB sorts before hybrid
+				wantHybrid,
 			},
-			Incomplete: []string{"EKS Fargate profiles: Fargate nodes of profiles batch run, but no EKS cluster is configured to describe the profiles"},
 		}
 		if !reflect.DeepEqual(snap, want) {
 			t.Errorf("Snapshot =\n%+v\nwant\n%+v", snap, want)
@@ -146,6 +154,7 @@ spec:
 			},
 			wantArm,
 			wantWindows,
+			wantHybrid,
 		}
 		// The cache learns of the new kinds and objects through discovery
 		// and watches: wait for them, within bounds.
@@ -161,8 +170,8 @@ spec:
 		if !reflect.DeepEqual(snap.Pools, want) {
 			t.Errorf("Pools =\n%+v\nwant\n%+v", snap.Pools, want)
 		}
-		if len(snap.Incomplete) != 1 {
-			t.Errorf("Incomplete = %q, want only the Fargate note", snap.Incomplete)
+		if len(snap.Incomplete) != 0 {
+			t.Errorf("Incomplete = %q, want none", snap.Incomplete)
 		}
 		// The NodePool's node needs no instance lookup once the NodePool
 		// names its role.
@@ -171,6 +180,44 @@ spec:
 			last != "InstanceRoles us-west-2 i-00000001,i-00000002,i-00000004" {
 			t.Errorf("calls = %q, want the EC2NodeClass role looked up and i-00000003 no longer", calls)
 		}
+	})
+
+	t.Run("once started, a new node group is found after Invalidate, without a Refresh", func(t *testing.T) {
+		roles.mu.Lock()
+		roles.instances["i-00000005"] = roleB
+		roles.mu.Unlock()
+		// Refresh an hour away: only Invalidate can bring the new node in.
+		p, err := NewProvider(Options{Nodes: reader, Roles: roles, Refresh: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		runCtx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- p.Start(runCtx) }()
+		defer func() {
+			stop()
+			if err := <-done; err != nil {
+				t.Errorf("Start = %v", err)
+			}
+		}()
+		p.Snapshot(ctx) // the first discovery, before the node exists
+		if err := direct.Create(ctx, newNode("ip-10-0-5-1", with(linuxAMD64Labels, LabelNodegroup, "ng-new"), providerID("aws:///us-west-2c/i-00000005"))); err != nil {
+			t.Fatal(err)
+		}
+		// The webhook calls Invalidate from its informers' event handlers;
+		// the cache may see the node a little later, so call it until then.
+		deadline := time.Now().Add(time.Minute)
+		for time.Now().Before(deadline) {
+			p.Invalidate()
+			if pool, ok := poolsByKey(p.Snapshot(ctx))["managed-node-group/ng-new"]; ok {
+				if pool.RoleARN != roleB || pool.Nodes != 1 {
+					t.Errorf("ng-new = %+v, want role %s and 1 node", pool, roleB)
+				}
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Error("node group ng-new is not in the snapshot a minute after Invalidate")
 	})
 }
 

@@ -3,6 +3,7 @@ package discover
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"runtime"
 	"slices"
@@ -12,7 +13,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/smithy-go"
+	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
@@ -140,6 +147,7 @@ func TestProviderStaticOnly(t *testing.T) {
 	if !p.Ready() {
 		t.Error("Ready = false, want true for static pools")
 	}
+	p.Invalidate() // does nothing, and does not block
 	if err := p.Start(context.Background()); err != nil {
 		t.Errorf("Start = %v, want nil at once", err)
 	}
@@ -175,9 +183,9 @@ func mergeFixture(t *testing.T) (*fakeCluster, *fakeRoles, []client.Object) {
 	}
 	arm := map[string]string{corev1.LabelOSStable: "linux", corev1.LabelArchStable: "arm64"}
 	objs := []client.Object{
-		newNode("arm-1", with(arm, LabelNodegroup, "ng-arm", "team", "nodes-say", corev1.LabelTopologyZone, "us-west-2a"),
+		newNode("arm-1", with(arm, LabelNodegroup, "ng-arm", "team", "nodes-say", corev1.LabelTopologyZone, "us-west-2a", corev1.LabelInstanceTypeStable, "m7g.large"),
 			providerID("aws:///us-west-2a/i-00000001"), taints(noSchedule("arch", "arm64"), noSchedule("extra", ""))),
-		newNode("arm-2", with(arm, LabelNodegroup, "ng-arm", "team", "nodes-say", corev1.LabelTopologyZone, "us-west-2b"),
+		newNode("arm-2", with(arm, LabelNodegroup, "ng-arm", "team", "nodes-say", corev1.LabelTopologyZone, "us-west-2b", corev1.LabelInstanceTypeStable, "c7g.large"),
 			providerID("aws:///us-west-2b/i-00000002"), taints(noSchedule("arch", "arm64"), noSchedule("extra", ""))),
 		newNode("custom-1", with(linuxAMD64Labels, LabelNodegroup, "custom"), providerID("aws:///us-west-2a/i-00000005")),
 		newNode("only-1", with(linuxAMD64Labels, LabelNodegroup, "ng-only"), providerID("aws:///us-west-2a/i-00000003")),
@@ -222,14 +230,9 @@ func TestProviderMerge(t *testing.T) {
 	t.Run("a managed node group EKS describes takes role, labels and taints from EKS, the count from nodes", func(t *testing.T) {
 		want := nodepools.Pool{
 			Name: "ng-arm", Kind: nodepools.KindManagedNodeGroup, RoleARN: roleA,
-			// EKS's labels win; the labels every node carries are kept.
-			Labels: map[string]string{
-				LabelNodegroup: "ng-arm", "team": "eks-says",
-				corev1.LabelOSStable: "linux", corev1.LabelArchStable: "arm64",
-			},
-			Requirements: []corev1.NodeSelectorRequirement{
-				{Key: corev1.LabelTopologyZone, Operator: corev1.NodeSelectorOpIn, Values: []string{"us-west-2a", "us-west-2b"}},
-			},
+			// EKS's labels win; per-node labels (zone, instance type, os,
+			// arch) of its nodes stay open.
+			Labels:    map[string]string{LabelNodegroup: "ng-arm", "team": "eks-says"},
 			Taints:    []corev1.Taint{noSchedule("arch", "arm64")},
 			Platforms: []nodepools.Platform{armPlatform},
 			Nodes:     2,
@@ -279,19 +282,56 @@ func TestProviderMerge(t *testing.T) {
 	})
 }
 
+// logLines is a logger that keeps the lines it logs at V(0).
+type logLines struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logLines) logger() logr.Logger {
+	return funcr.New(func(_, args string) {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.lines = append(l.lines, args)
+	}, funcr.Options{})
+}
+
+// count is how many lines contain every one of substrs.
+func (l *logLines) count(substrs ...string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, line := range l.lines {
+		if !slices.ContainsFunc(substrs, func(s string) bool { return !strings.Contains(line, s) }) {
+			n++
+		}
+	}
+	return n
+}
+
 func TestProviderFargateWithoutCluster(t *testing.T) {
+	var log logLines
 	p := newProvider(t, Options{
-		Nodes: fakeReader(t, newNode("fargate-1", map[string]string{labelEKSComputeType: "fargate", labelFargateProfile: "batch"})),
-		Roles: &fakeRoles{},
+		Nodes:  fakeReader(t, newNode("fargate-1", map[string]string{labelEKSComputeType: "fargate", labelFargateProfile: "batch"})),
+		Roles:  &fakeRoles{},
+		Logger: log.logger(),
 	})
-	snap := p.Refresh(context.Background())
-	if len(snap.Pools) != 0 {
-		t.Errorf("Pools = %+v, want none: a Fargate node is not a node pool", snap.Pools)
+	for range 2 {
+		snap := p.Refresh(context.Background())
+		if len(snap.Pools) != 0 || len(snap.Incomplete) != 0 {
+			t.Errorf("Snapshot = %+v, want no pool (a Fargate node is not a node pool) and complete", snap)
+		}
 	}
-	want := []string{"EKS Fargate profiles: Fargate nodes of profiles batch run, but no EKS cluster is configured to describe the profiles"}
-	if !slices.Equal(snap.Incomplete, want) {
-		t.Errorf("Incomplete = %q, want %q", snap.Incomplete, want)
+	if n := log.count("Fargate nodes run", "batch"); n != 1 {
+		t.Errorf("Fargate note logged %d times over two discoveries, want 1:\n%s", n, strings.Join(log.lines, "\n"))
 	}
+}
+
+// awsError is an AWS error as the SDK returns it, with text that must not
+// reach Snapshot.Incomplete.
+func awsError(code string) error {
+	return fmt.Errorf("operation error EKS: ListNodegroups, https response error StatusCode: 400: %w",
+		&smithy.GenericAPIError{Code: code, Message: "User: arn:aws:sts::111122223333:assumed-role/ecr-preflight/i-0abc is not authorized"})
 }
 
 func TestProviderKeepsLastGoodAnswers(t *testing.T) {
@@ -300,12 +340,13 @@ func TestProviderKeepsLastGoodAnswers(t *testing.T) {
 	reader := fake.NewClientBuilder().WithObjects(objs...).WithInterceptorFuncs(interceptor.Funcs{
 		List: func(ctx context.Context, c client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
 			if _, ok := list.(*corev1.NodeList); ok && failNodes.Load() {
-				return errors.New("the server is currently unable to handle the request")
+				return apierrors.NewServiceUnavailable("etcd on 10.0.0.12 is unhealthy")
 			}
 			return c.List(ctx, list, opts...)
 		},
 	}).Build()
-	p := newProvider(t, Options{Nodes: reader, Cluster: cluster, Roles: roles})
+	var log logLines
+	p := newProvider(t, Options{Nodes: reader, Cluster: cluster, Roles: roles, Logger: log.logger()})
 	ctx := context.Background()
 	groups, fargate := slices.Clone(cluster.groups), slices.Clone(cluster.fargate)
 	first := p.Refresh(ctx)
@@ -316,36 +357,40 @@ func TestProviderKeepsLastGoodAnswers(t *testing.T) {
 	tests := []struct {
 		name           string
 		break_, repair func()
-		wantIncomplete string
+		wantIncomplete []string
+		wantLogged     string
 	}{
 		{
 			name: "EKS answers in part: the node groups it missed are kept",
 			break_: func() {
 				cluster.set(func(f *fakeCluster) {
-					f.groups, f.groupsErr = f.groups[:1], errors.New("describing node group custom: AccessDeniedException")
+					f.groups, f.groupsErr = f.groups[:1], fmt.Errorf("describing node group custom: %w", awsError("AccessDeniedException"))
 				})
 			},
 			repair: func() {
 				cluster.set(func(f *fakeCluster) { f.groups, f.groupsErr = groups, nil })
 			},
-			wantIncomplete: "EKS node groups: describing node group custom: AccessDeniedException",
+			wantIncomplete: []string{"EKS node groups: AccessDeniedException"},
+			wantLogged:     "describing node group custom",
 		},
 		{
 			name: "EKS fails for Fargate profiles: the profiles are kept",
 			break_: func() {
-				cluster.set(func(f *fakeCluster) { f.fargate, f.fargateErr = nil, errors.New("ThrottlingException") })
+				cluster.set(func(f *fakeCluster) { f.fargate, f.fargateErr = nil, awsError("ThrottlingException") })
 			},
 			repair:         func() { cluster.set(func(f *fakeCluster) { f.fargate, f.fargateErr = fargate, nil }) },
-			wantIncomplete: "EKS Fargate profiles: ThrottlingException",
+			wantIncomplete: []string{"EKS Fargate profiles: ThrottlingException"},
+			wantLogged:     "ListNodegroups",
 		},
 		{
 			name:           "Nodes cannot be listed: the pools seen on them are kept",
 			break_:         func() { failNodes.Store(true) },
 			repair:         func() { failNodes.Store(false) },
-			wantIncomplete: "nodes: listing nodes: the server is currently unable to handle the request",
+			wantIncomplete: []string{"nodes: ServiceUnavailable"},
+			wantLogged:     "etcd on 10.0.0.12 is unhealthy",
 		},
 		{
-			name: "a role lookup fails: the role found before is kept",
+			name: "a role lookup fails: the role found before is kept, and only logged",
 			break_: func() {
 				roles.mu.Lock()
 				delete(roles.roles, "KarpenterNodeRole")
@@ -356,18 +401,21 @@ func TestProviderKeepsLastGoodAnswers(t *testing.T) {
 				roles.roles["KarpenterNodeRole"] = roleB
 				roles.mu.Unlock()
 			},
-			wantIncomplete: "Karpenter: Karpenter NodePool default: role lookup failed, keeping " + roleB + ": EC2NodeClass default: role KarpenterNodeRole: KarpenterNodeRole: NoSuchEntity",
+			wantLogged: "KarpenterNodeRole: NoSuchEntity",
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.break_()
 			snap := p.Refresh(ctx)
-			if !slices.Contains(snap.Incomplete, tc.wantIncomplete) {
-				t.Errorf("Incomplete = %q, want it to contain %q", snap.Incomplete, tc.wantIncomplete)
+			if !slices.Equal(snap.Incomplete, tc.wantIncomplete) {
+				t.Errorf("Incomplete = %q, want %q", snap.Incomplete, tc.wantIncomplete)
 			}
 			if !reflect.DeepEqual(snap.Pools, first.Pools) {
 				t.Errorf("Pools =\n%+v\nwant the first answer\n%+v", snap.Pools, first.Pools)
+			}
+			if log.count(tc.wantLogged) == 0 {
+				t.Errorf("log does not say %q:\n%s", tc.wantLogged, strings.Join(log.lines, "\n"))
 			}
 			tc.repair()
 		})
@@ -375,22 +423,123 @@ func TestProviderKeepsLastGoodAnswers(t *testing.T) {
 	if snap := p.Refresh(ctx); len(snap.Incomplete) != 0 || !reflect.DeepEqual(snap.Pools, first.Pools) {
 		t.Errorf("every source repaired: Snapshot = %+v, want the first answer, complete", snap)
 	}
+	if log.count("complete again") != 1 {
+		t.Errorf("log does not say discovery is complete again:\n%s", strings.Join(log.lines, "\n"))
+	}
 }
 
-func TestProviderRoleUnknown(t *testing.T) {
-	// No source ever found the role: the pool is there, without one, and
-	// the snapshot says why.
+func TestCause(t *testing.T) {
+	tests := map[string]struct {
+		err  error
+		want string
+	}{
+		"an AWS error is its code": {
+			err: fmt.Errorf("listing node groups in cluster prod: %w", awsError("AccessDeniedException")), want: "AccessDeniedException",
+		},
+		"errors joined: the first AWS code": {
+			err:  errors.Join(errors.New("describing node group a: no"), awsError("ThrottlingException"), awsError("AccessDeniedException")),
+			want: "ThrottlingException",
+		},
+		"a Kubernetes API error is its reason": {
+			err:  fmt.Errorf("listing nodes: %w", apierrors.NewForbidden(schema.GroupResource{Resource: "nodes"}, "", errors.New("user system:serviceaccount:x:y cannot list"))),
+			want: "Forbidden",
+		},
+		"a Kubernetes API error with an odd reason is its status code": {
+			err:  &apierrors.StatusError{ErrStatus: metav1.Status{Status: metav1.StatusFailure, Code: 502, Reason: "bad gateway from 10.0.0.1"}},
+			want: "HTTP 502",
+		},
+		"a deadline": {err: fmt.Errorf("listing nodes: %w", context.DeadlineExceeded), want: "timed out"},
+		"our own words": {
+			err:  errors.Join(&briefError{brief: "NodePool a unreadable", err: errors.New("json: cannot unmarshal string")}),
+			want: "NodePool a unreadable",
+		},
+		"anything else says nothing of its text": {err: errors.New("dial 10.0.0.1: refused"), want: "unexpected error"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := cause(tc.err); got != tc.want {
+				t.Errorf("cause(%v) = %q, want %q", tc.err, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestProviderRoleUnknownIsScoped(t *testing.T) {
+	// Pools whose role no source finds are pools without a role, not an
+	// incomplete discovery: an EKS Auto Mode NodePool with no nodes, a
+	// NodePool whose EC2NodeClass is missing, EKS Hybrid Nodes, a managed
+	// node group whose instances cannot be resolved.
+	var log logLines
 	p := newProvider(t, Options{
-		Nodes: fakeReader(t, object(t, karpenterObj)),
-		Roles: &fakeRoles{},
+		Nodes: fakeReader(t,
+			object(t, karpenterObj),
+			nodePoolObject(t, "auto", "eks.amazonaws.com", "NodeClass", "default"),
+			newNode("mi-1", with(linuxAMD64Labels, labelEKSComputeType, "hybrid"), providerID("eks-hybrid:///us-west-2/prod/mi-1")),
+			newNode("ng-1", with(linuxAMD64Labels, LabelNodegroup, "ng"), providerID("aws:///us-west-2a/i-00000001")),
+		),
+		Roles:  &fakeRoles{},
+		Logger: log.logger(),
 	})
 	snap := p.Refresh(context.Background())
-	if len(snap.Pools) != 1 || snap.Pools[0].RoleARN != "" {
-		t.Fatalf("Pools = %+v, want the NodePool without a role", snap.Pools)
+	if len(snap.Incomplete) != 0 {
+		t.Errorf("Incomplete = %q, want none", snap.Incomplete)
 	}
-	want := []string{"Karpenter NodePool default: role unknown: EC2NodeClass default not found"}
-	if !slices.Equal(snap.Incomplete, want) {
-		t.Errorf("Incomplete = %q, want %q", snap.Incomplete, want)
+	want := map[string]string{
+		"karpenter-nodepool/auto nodes=0":    "",
+		"karpenter-nodepool/default nodes=0": "",
+		"managed-node-group/ng nodes=1":      "",
+		"self-managed/hybrid nodes=1":        "",
+	}
+	if got := poolRoles(snap.Pools); !reflect.DeepEqual(got, want) {
+		t.Errorf("pools = %v, want %v", got, want)
+	}
+	for _, why := range []string{
+		"EC2NodeClass default not found",
+		"an EKS Auto Mode node class",
+		"node mi-1: spec.providerID",
+		"node ng-1: instance i-00000001: no instance profile role found",
+	} {
+		if log.count("node pool role unknown", why) != 1 {
+			t.Errorf("log does not say once why a role is unknown (%q):\n%s", why, strings.Join(log.lines, "\n"))
+		}
+	}
+	p.Refresh(context.Background())
+	if n := log.count("node pool role unknown"); n != len(want) {
+		t.Errorf("role unknown logged %d times over two discoveries, want %d, once per pool", n, len(want))
+	}
+}
+
+func TestProviderOpenLabels(t *testing.T) {
+	// A managed node group with one node: its zone and instance type are
+	// that node's, not the group's.
+	node := newNode("ip-1", with(linuxAMD64Labels,
+		LabelNodegroup, "general",
+		corev1.LabelTopologyZone, "us-east-1a",
+		corev1.LabelInstanceTypeStable, "m5.large",
+	), providerID("aws:///us-east-1a/i-00000001"))
+	roles := &fakeRoles{instances: map[string]string{"i-00000001": roleA}}
+	described := nodepools.Pool{Name: "general", Kind: nodepools.KindManagedNodeGroup, RoleARN: roleA, Labels: map[string]string{LabelNodegroup: "general"}}
+	tests := map[string]*fakeCluster{
+		"seen on nodes only":       nil,
+		"described by EKS as well": {groups: []nodepools.Pool{described}},
+	}
+	for name, cluster := range tests {
+		t.Run(name, func(t *testing.T) {
+			o := Options{Nodes: fakeReader(t, node), Roles: roles}
+			if cluster != nil {
+				o.Cluster = cluster
+			}
+			snap := newProvider(t, o).Refresh(context.Background())
+			want := []nodepools.Pool{{
+				Name: "general", Kind: nodepools.KindManagedNodeGroup, RoleARN: roleA,
+				Labels:    map[string]string{LabelNodegroup: "general"},
+				Platforms: []nodepools.Platform{linuxAMD64},
+				Nodes:     1,
+			}}
+			if !reflect.DeepEqual(snap.Pools, want) {
+				t.Errorf("Pools =\n%+v\nwant\n%+v", snap.Pools, want)
+			}
+		})
 	}
 }
 
@@ -490,5 +639,100 @@ func TestProviderStart(t *testing.T) {
 	}
 	if n := cluster.calls.Load(); n != 2 {
 		t.Errorf("EKS asked %d times, want 2: one rebuild for every stale caller", n)
+	}
+}
+
+// start runs p.Start until the test ends and waits for its first snapshot.
+func start(t *testing.T, p *Provider) context.Context {
+	t.Helper()
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Start(ctx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("Start = %v, want nil once its context ends", err)
+		}
+	})
+	wait, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	p.Snapshot(wait)
+	if !p.Ready() {
+		t.Fatal("no first snapshot within 10s")
+	}
+	return ctx
+}
+
+func TestProviderRefreshesOnTimer(t *testing.T) {
+	cluster, roles, objs := mergeFixture(t)
+	p := newProvider(t, Options{Nodes: fakeReader(t, objs...), Cluster: cluster, Roles: roles, Refresh: 20 * time.Millisecond})
+	start(t, p)
+	// Nobody asks for a snapshot: Start's timer alone asks EKS again.
+	deadline := time.Now().Add(10 * time.Second)
+	for cluster.calls.Load() < 4 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := cluster.calls.Load(); n < 4 {
+		t.Errorf("EKS asked %d times in 10s with a Refresh of 20ms, want at least 4", n)
+	}
+}
+
+func TestProviderInvalidate(t *testing.T) {
+	cluster, roles, objs := mergeFixture(t)
+	var (
+		mu    sync.Mutex
+		lists []time.Time // when Nodes were listed
+	)
+	reader := fake.NewClientBuilder().WithObjects(objs...).WithInterceptorFuncs(interceptor.Funcs{
+		List: func(ctx context.Context, c client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
+			if _, ok := list.(*corev1.NodeList); ok {
+				mu.Lock()
+				lists = append(lists, time.Now())
+				mu.Unlock()
+			}
+			return c.List(ctx, list, opts...)
+		},
+	}).Build()
+	listed := func() []time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(lists)
+	}
+	// The clock stands still: no snapshot is ever stale, and the timer is
+	// an hour away, so every rebuild after the first is Invalidate's.
+	clock := &fakeClock{now: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
+	p := newProvider(t, Options{Nodes: reader, Cluster: cluster, Roles: roles, Refresh: time.Hour, Now: clock.Now})
+	p.invalidateEvery = 200 * time.Millisecond
+	ctx := start(t, p)
+
+	// The first node of a new node group joins, followed by a burst of
+	// informer events.
+	if err := reader.Create(ctx, newNode("new-1", with(linuxAMD64Labels, LabelNodegroup, "ng-new"), providerID("aws:///us-west-2a/i-00000003"))); err != nil {
+		t.Fatal(err)
+	}
+	for range 50 {
+		p.Invalidate()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, ok := poolsByKey(p.Snapshot(ctx))["managed-node-group/ng-new"]; ok {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if _, ok := poolsByKey(p.Snapshot(ctx))["managed-node-group/ng-new"]; !ok {
+		t.Fatal("the new node group is not in the snapshot 10s after Invalidate")
+	}
+	time.Sleep(3 * p.invalidateEvery)
+
+	got := listed()
+	if len(got) != 2 {
+		t.Fatalf("Nodes listed %d times, want 2: the first discovery and one for the whole burst", len(got))
+	}
+	if gap := got[1].Sub(got[0]); gap < p.invalidateEvery {
+		t.Errorf("rebuilds %s apart, want at least %s", gap, p.invalidateEvery)
+	}
+	if n := cluster.calls.Load(); n != 1 {
+		t.Errorf("EKS asked %d times, want 1: Invalidate re-reads Kubernetes only", n)
 	}
 }

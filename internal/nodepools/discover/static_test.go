@@ -8,7 +8,9 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unicode"
 
+	"github.com/containerd/platforms"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/ecr-preflight/ecr-preflight/internal/nodepools"
@@ -114,6 +116,62 @@ func TestLoadStaticPoolsErrors(t *testing.T) {
 			file: "pools:\n- {name: a, role: " + role + ", fargateSelectors: [{labels: {a: b}}]}\n",
 			want: []string{"pools[0] (a): fargateSelectors[0]: namespace: required"},
 		},
+		"a file without pools": {
+			file: "pools: []\n",
+			want: []string{"no pools in "},
+		},
+		"an empty file": {
+			file: "# nothing yet\n",
+			want: []string{"no pools in "},
+		},
+		"a name is a DNS-1123 subdomain": {
+			file: "pools:\n- {name: GPU_pool, role: " + role + "}\n",
+			want: []string{`pools[0]: name "GPU_pool": a lowercase RFC 1123 subdomain`},
+		},
+		"a name with a control character is not printed raw": {
+			file: "pools:\n- {name: \"gpu\\x1b[31m\", role: " + role + "}\n",
+			want: []string{`pools[0]: name "gpu\x1b[31m"`},
+		},
+		"a platform's os is linux or windows": {
+			file: "pools:\n- {name: a, role: " + role + ", platforms: [darwin/arm64]}\n",
+			want: []string{`pools[0] (a): platforms[0]: "darwin/arm64": os "darwin": want linux or windows`},
+		},
+		"an os version is for windows only": {
+			file: "pools:\n- {name: a, role: " + role + ", platforms: [\"linux(6.1)/amd64\"]}\n",
+			want: []string{`platforms[0]: "linux(6.1)/amd64": an os version is a Windows build, for windows only`},
+		},
+		"an os version is a Windows build": {
+			file: "pools:\n- {name: a, role: " + role + ", platforms: [\"windows(2022)/amd64\"]}\n",
+			want: []string{`platforms[0]: "windows(2022)/amd64": os version "2022": want a Windows build`},
+		},
+		"os features are not supported": {
+			file: "pools:\n- {name: a, role: " + role + ", platforms: [\"windows(10.0.20348+win32k)/amd64\"]}\n",
+			want: []string{`platforms[0]: "windows(10.0.20348+win32k)/amd64": os features are not supported`},
+		},
+		"an architecture must be known": {
+			file: "pools:\n- {name: a, role: " + role + ", platforms: [linux/amd46]}\n",
+			want: []string{`platforms[0]: "linux/amd46": architecture "amd46": want one of`},
+		},
+		"arm64 has no v7": {
+			file: "pools:\n- {name: a, role: " + role + ", platforms: [linux/arm64/v7]}\n",
+			want: []string{`platforms[0]: "linux/arm64/v7": arm64 has no variant "v7"`},
+		},
+		"arm64 variants are written with a v": {
+			file: "pools:\n- {name: a, role: " + role + ", platforms: [linux/arm64/8.2]}\n",
+			want: []string{`arm64 has no variant "8.2"`},
+		},
+		"amd64 levels stop at v4": {
+			file: "pools:\n- {name: a, role: " + role + ", platforms: [linux/amd64/v5]}\n",
+			want: []string{`amd64 has no variant "v5"`},
+		},
+		"arm stops at v8": {
+			file: "pools:\n- {name: a, role: " + role + ", platforms: [linux/arm/v9]}\n",
+			want: []string{`arm has no variant "v9"`},
+		},
+		"other architectures have no variants": {
+			file: "pools:\n- {name: a, role: " + role + ", platforms: [linux/s390x/z15]}\n",
+			want: []string{`s390x has no variant "z15"`},
+		},
 		"every bad pool is reported": {
 			file: "pools:\n- {name: a}\n- {name: b, role: nope}\n",
 			want: []string{"pools[0] (a): role: required", "pools[1] (b): role:"},
@@ -137,6 +195,9 @@ func TestLoadStaticPoolsErrors(t *testing.T) {
 			if !strings.Contains(err.Error(), path) {
 				t.Errorf("error %q does not name the file", err)
 			}
+			if strings.ContainsFunc(err.Error(), func(r rune) bool { return r != '\n' && unicode.IsControl(r) }) {
+				t.Errorf("error %q holds a control character", err)
+			}
 		})
 	}
 }
@@ -144,5 +205,39 @@ func TestLoadStaticPoolsErrors(t *testing.T) {
 func TestLoadStaticPoolsMissingFile(t *testing.T) {
 	if _, err := LoadStaticPools(filepath.Join(t.TempDir(), "none.yaml")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("LoadStaticPools of a missing file: %v, want a not-exist error", err)
+	}
+}
+
+func TestParsePlatform(t *testing.T) {
+	tests := map[string]nodepools.Platform{
+		"linux/arm64/v8":                 {OS: "linux", Architecture: "arm64"},
+		"linux/aarch64":                  {OS: "linux", Architecture: "arm64"},
+		"linux/arm64/v8.2":               {OS: "linux", Architecture: "arm64", Variant: "v8.2"},
+		"linux/arm64/9":                  {OS: "linux", Architecture: "arm64", Variant: "v9"},
+		"linux/arm64/v9.7":               {OS: "linux", Architecture: "arm64", Variant: "v9.7"},
+		"linux/x86_64/v1":                {OS: "linux", Architecture: "amd64"},
+		"linux/amd64/v3":                 {OS: "linux", Architecture: "amd64", Variant: "v3"},
+		"linux/arm":                      {OS: "linux", Architecture: "arm", Variant: "v7"},
+		"linux/arm/5":                    {OS: "linux", Architecture: "arm", Variant: "v5"},
+		"linux/armhf":                    {OS: "linux", Architecture: "arm", Variant: "v7"},
+		"Linux/s390x":                    {OS: "linux", Architecture: "s390x"},
+		"windows(10.0.20348)/amd64":      {OS: "windows", Architecture: "amd64", OSVersion: "10.0.20348"},
+		"windows(10.0.20348.2227)/amd64": {OS: "windows", Architecture: "amd64", OSVersion: "10.0.20348.2227"},
+	}
+	for s, want := range tests {
+		t.Run(s, func(t *testing.T) {
+			got, err := parsePlatform(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("parsePlatform(%q) = %+v, want %+v", s, got, want)
+			}
+			// Every platform accepted is one containerd matches: an image
+			// built for exactly it would run.
+			if !platforms.Only(got).Match(got) {
+				t.Errorf("containerd does not match %s with itself", platforms.FormatAll(got))
+			}
+		})
 	}
 }
