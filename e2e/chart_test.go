@@ -2,11 +2,13 @@ package e2e
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,8 +18,12 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"text/template"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/eks"
+	ekstypes "github.com/aws/aws-sdk-go-v2/service/eks/types"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
@@ -77,6 +83,8 @@ func TestChart(t *testing.T) {
 	t.Run("values the webhook cannot work with fail the render, naming the value", s.testBadCombinations)
 	t.Run("every serve flag is a chart value, and the maximal values parse as flags", s.testEveryServeFlag)
 	t.Run("node pools: the values become serve's flags, a ConfigMap serve loads, and RBAC only with discovery", s.testNodePools)
+	t.Run("audit: the values become serve's flags, the audit Lease and RBAC only where needed, and the RBAC grants what the audit does", s.testAudit)
+	t.Run("monitoring: the PrometheusRule alerts on the audit's metrics by labels they have, the dashboard is the chart's file, both dry-run", s.testMonitoring)
 	for _, r := range chartRenders() {
 		t.Run("server-side dry-run of every object: "+r.name, func(t *testing.T) { s.testDryRun(t, r) })
 	}
@@ -146,6 +154,15 @@ func (s *chartSuite) testBadCombinations(t *testing.T) {
 		{[]string{role, "webhook.url=https://127.0.0.1:8443"}, "webhook.url"},
 		{[]string{role, "webhook.kinds.deployments=false", "webhook.kinds.statefulSets=false", "webhook.kinds.daemonSets=false",
 			"webhook.kinds.replicaSets=false", "webhook.kinds.jobs=false", "webhook.kinds.cronJobs=false", "webhook.kinds.pods=false"}, "every kind is off"},
+		{[]string{"audit.interval=9s"}, `audit.interval "9s": at least 10s`},
+		{[]string{"audit.interval=9999ms"}, `audit.interval "9999ms": at least 10s`},
+		{[]string{"audit.interval=0s"}, "/audit/interval"},
+		{[]string{"audit.interval=5"}, "/audit/interval"},
+		{[]string{"lifecycle.warnDays=-1"}, "/lifecycle/warnDays"},
+		{[]string{"lifecycle.warnPushes=0"}, "/lifecycle/warnPushes"},
+		{[]string{"aws.callsPerSecond=-1"}, "/aws/callsPerSecond"},
+		{[]string{"metrics.enabled=false", "metrics.prometheusRule.enabled=true"}, "metrics.prometheusRule.enabled: its alerts read the metrics"},
+		{[]string{"metrics.enabled=false", "metrics.grafanaDashboard.enabled=true"}, "metrics.grafanaDashboard.enabled: the dashboard reads the metrics"},
 	} {
 		args := []string{"template", "bad", chartDir, "--kube-version", s.kubeVersion}
 		for _, kv := range c.set {
@@ -247,7 +264,16 @@ func (s *chartSuite) testNodePools(t *testing.T) {
 	args = dep.Spec.Template.Spec.Containers[0].Args
 	wantArgs(t, "maximal", args, map[string]string{"deny-on-any-pool": "", "discover-nodes": "false", "platform-check": "full", "node-pools-refresh": "2m30s"})
 	checkDiscoveryRBAC(t, "maximal", objs, false)
-	file := staticPoolsFile(t, dep, convert[corev1.ConfigMap](t, one(t, objs, "ConfigMap")))
+	var poolsConfigMap *corev1.ConfigMap
+	for _, cm := range find(objs, "ConfigMap") {
+		if cm.GetLabels()["grafana_dashboard"] == "" { // the maximal values' dashboard is one too
+			poolsConfigMap = convert[corev1.ConfigMap](t, cm)
+		}
+	}
+	if poolsConfigMap == nil {
+		t.Fatal("maximal: no ConfigMap of static node pools")
+	}
+	file := staticPoolsFile(t, dep, poolsConfigMap)
 	pools, err := discover.LoadStaticPools(file)
 	if err != nil {
 		t.Fatalf("serve cannot load the chart's static pools: %v", err)
@@ -363,6 +389,505 @@ func checkDiscoveryRBAC(t *testing.T, what string, objs []*unstructured.Unstruct
 			t.Errorf("%s: the ClusterRole does not grant %s, which node pool discovery reads", what, res)
 		}
 	}
+}
+
+// ---- continuous audit ----
+
+// testAudit renders the audit values: on by default (electing with the
+// rotation's Lease in selfManaged mode, with a Lease of its own
+// otherwise), the maximal values' settings, and off. It then creates a
+// certManager release's RBAC and Lease for real and asks the API server
+// what they allow.
+func (s *chartSuite) testAudit(t *testing.T) {
+	const ns = "chart-audit"
+	ci := filepath.Join(chartDir, "ci")
+
+	objs := s.render(t, "audit", ns, "-f", filepath.Join(ci, "default-values.yaml"))
+	args := deploymentOf(t, objs).Spec.Template.Spec.Containers[0].Args
+	wantArgs(t, "defaults", args, map[string]string{"audit-interval": "5m", "audit-policy-reports": "true",
+		"lifecycle-warn-days": "7", "lifecycle-warn-pushes": "1", "aws-calls-per-second": "0"}, "audit-lease-name")
+	checkAuditRBAC(t, "defaults", objs, true, true)
+	if leases := find(objs, "Lease"); len(leases) != 1 {
+		t.Errorf("defaults: %d Leases, want only the rotation's, which elects the auditor too", len(leases))
+	}
+	if rules := roleRules(t, objs, "", "events"); len(rules) != 0 {
+		t.Errorf("defaults: the Role grants events %v, which the ClusterRole grants in every namespace", rules)
+	}
+
+	objs = s.render(t, "audit", ns, "-f", filepath.Join(ci, "certmanager-values.yaml"))
+	args = deploymentOf(t, objs).Spec.Template.Spec.Containers[0].Args
+	checkAuditLeaseRole(t, "certManager", objs, args)
+	checkAuditRBAC(t, "certManager", objs, true, true)
+
+	objs = s.render(t, "audit", ns, "-f", filepath.Join(ci, "maximal-values.yaml"))
+	args = deploymentOf(t, objs).Spec.Template.Spec.Containers[0].Args
+	wantArgs(t, "maximal", args, map[string]string{"audit-interval": "2m", "audit-policy-reports": "false",
+		"lifecycle-warn-days": "14", "lifecycle-warn-pushes": "3", "aws-calls-per-second": "12.5"}, "audit-lease-name")
+	checkAuditRBAC(t, "maximal", objs, true, false)
+
+	objs = s.render(t, "audit", ns, "--set", "audit.enabled=false")
+	args = deploymentOf(t, objs).Spec.Template.Spec.Containers[0].Args
+	wantArgs(t, "audit off", args, map[string]string{"audit-interval": "0"}, "audit-lease-name", "audit-policy-reports")
+	checkAuditRBAC(t, "audit off", objs, false, false)
+	if rules := roleRules(t, objs, "", "events"); len(rules) != 1 || !slices.Equal(rules[0].Verbs, []string{"create", "patch"}) {
+		t.Errorf("audit off: the Role grants events %v, want create and patch for the rotation's leader election", rules)
+	}
+
+	objs = s.render(t, "audit", ns, "-f", filepath.Join(ci, "certmanager-values.yaml"), "--set", "audit.enabled=false")
+	for _, kind := range []string{"Lease", "Role", "RoleBinding"} {
+		if n := len(find(objs, kind)); n != 0 {
+			t.Errorf("certManager, audit off: %d %s objects, want none: nothing is elected", n, kind)
+		}
+	}
+
+	s.checkAuditRBACLive(t)
+}
+
+// auditClusterRules are the ClusterRole's rules for the audit, by
+// group/resource, with their verbs.
+var auditClusterRules = map[string][]string{
+	"apps/deployments": {"list", "watch"}, "apps/statefulsets": {"list", "watch"},
+	"apps/daemonsets": {"list", "watch"}, "apps/replicasets": {"list", "watch"},
+	"batch/jobs": {"list", "watch"}, "batch/cronjobs": {"list", "watch"},
+	"/pods":                        {"list", "watch"},
+	"/events":                      {"create", "patch"},
+	"events.k8s.io/events":         {"create", "patch"},
+	"wgpolicyk8s.io/policyreports": {"get", "list", "watch", "create", "update", "patch", "delete"},
+}
+
+// checkAuditRBAC: with the audit the ClusterRole grants exactly
+// auditClusterRules, of any name (policyreports only with policyReports);
+// without it, none of them.
+func checkAuditRBAC(t *testing.T, what string, objs []*unstructured.Unstructured, audit, policyReports bool) {
+	t.Helper()
+	role := convert[rbacv1.ClusterRole](t, one(t, objs, "ClusterRole"))
+	granted := map[string]bool{}
+	for _, rule := range role.Rules {
+		for _, g := range rule.APIGroups {
+			for _, r := range rule.Resources {
+				verbs, ok := auditClusterRules[g+"/"+r]
+				if !ok {
+					continue
+				}
+				granted[g+"/"+r] = true
+				if !slices.Equal(rule.Verbs, verbs) || len(rule.ResourceNames) != 0 {
+					t.Errorf("%s: the ClusterRole grants %v on %s/%s (names %v), want %v", what, rule.Verbs, g, r, rule.ResourceNames, verbs)
+				}
+			}
+		}
+	}
+	for res := range auditClusterRules {
+		want := audit && (res != "wgpolicyk8s.io/policyreports" || policyReports)
+		if granted[res] != want {
+			t.Errorf("%s: the ClusterRole grants %s: %v, want %v (audit %v, policyReports %v)", what, res, granted[res], want, audit, policyReports)
+		}
+	}
+}
+
+// roleRules are the rules of the chart's Role on group/resource (none
+// without a Role).
+func roleRules(t *testing.T, objs []*unstructured.Unstructured, group, resource string) []rbacv1.PolicyRule {
+	t.Helper()
+	var out []rbacv1.PolicyRule
+	for _, o := range find(objs, "Role") {
+		for _, rule := range convert[rbacv1.Role](t, o).Rules {
+			if slices.Contains(rule.APIGroups, group) && slices.Contains(rule.Resources, resource) {
+				out = append(out, rule)
+			}
+		}
+	}
+	return out
+}
+
+// checkAuditLeaseRole: without certificate rotation the chart creates the
+// Lease serve's --audit-lease-name names, and a Role granting only that
+// Lease, by name, without create.
+func checkAuditLeaseRole(t *testing.T, what string, objs []*unstructured.Unstructured, args []string) {
+	t.Helper()
+	lease := one(t, objs, "Lease")
+	if name, ok := argValue(args, "audit-lease-name"); !ok || name != lease.GetName() {
+		t.Errorf("%s: the chart's Lease is %s, serve elects the auditor with --audit-lease-name=%s (set: %v)", what, lease.GetName(), name, ok)
+	}
+	if _, ok := argValue(args, "cert-rotation"); ok {
+		t.Errorf("%s: --cert-rotation is set", what)
+	}
+	role := convert[rbacv1.Role](t, one(t, objs, "Role"))
+	want := []rbacv1.PolicyRule{{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"},
+		ResourceNames: []string{lease.GetName()}, Verbs: []string{"get", "update", "patch"}}}
+	if !reflect.DeepEqual(role.Rules, want) {
+		t.Errorf("%s: the Role's rules are %+v, want only %+v", what, role.Rules, want)
+	}
+}
+
+// checkAuditRBACLive creates a certManager release's ServiceAccount,
+// RBAC and audit Lease for real and asks the API server what its
+// ServiceAccount may do.
+func (s *chartSuite) checkAuditRBACLive(t *testing.T) {
+	const ns = "chart-audit-rbac"
+	s.env.CreateNamespace(t, ns, "", nil)
+	objs := s.render(t, "audit-live", ns, "-f", filepath.Join(chartDir, "ci", "certmanager-values.yaml"))
+	c := s.env.Client(t, nil)
+	for _, o := range objs {
+		switch o.GetKind() {
+		case "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Lease":
+		default:
+			continue
+		}
+		if err := c.Create(caseContext(t), o.DeepCopy()); err != nil {
+			t.Fatalf("creating %s %s: %v", o.GetKind(), o.GetName(), err)
+		}
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := c.Delete(ctx, o.DeepCopy()); client.IgnoreNotFound(err) != nil {
+				t.Errorf("deleting %s %s: %v", o.GetKind(), o.GetName(), err)
+			}
+		})
+	}
+	lease := one(t, objs, "Lease").GetName()
+	s.checkAccess(t, ns, deploymentOf(t, objs).Spec.Template.Spec.ServiceAccountName, []accessCheck{
+		{"get", "coordination.k8s.io", "leases", ns, lease, true},
+		{"update", "coordination.k8s.io", "leases", ns, lease, true},
+		{"update", "coordination.k8s.io", "leases", ns, "another-lease", false},
+		{"create", "coordination.k8s.io", "leases", ns, "", false},
+		{"update", "coordination.k8s.io", "leases", "default", lease, false},
+		{"list", "apps", "deployments", "", "", true},
+		{"watch", "", "pods", "", "", true},
+		{"list", "batch", "cronjobs", "shop", "", true},
+		{"create", "", "events", "shop", "", true},
+		{"create", "events.k8s.io", "events", "default", "", true},
+		{"patch", "wgpolicyk8s.io", "policyreports", "shop", "ecr-preflight", true},
+		{"get", "", "secrets", ns, "", false},
+		{"update", "admissionregistration.k8s.io", "validatingwebhookconfigurations", "", "audit-live-ecr-preflight", false},
+	})
+}
+
+// ---- monitoring ----
+
+// testMonitoring renders the PrometheusRule and the Grafana dashboard,
+// dry-runs them, and checks the alerts against the metrics ecr-preflight
+// exports: each reads chartMetrics by labels they have, and its
+// annotations, executed as Prometheus executes them, name the workload.
+func (s *chartSuite) testMonitoring(t *testing.T) {
+	const ns = "chart-monitoring"
+	s.env.CreateNamespace(t, ns, "", nil)
+	on := []string{"--set", "metrics.prometheusRule.enabled=true", "--set", "metrics.grafanaDashboard.enabled=true",
+		"--set", "metrics.serviceMonitor.enabled=true"}
+
+	objs := s.render(t, "monitoring", ns)
+	for _, kind := range []string{"PrometheusRule", "ServiceMonitor", "ConfigMap"} {
+		if n := len(find(objs, kind)); n != 0 {
+			t.Errorf("defaults: %d %s objects, want none", n, kind)
+		}
+	}
+
+	objs = s.render(t, "monitoring", ns, on...)
+	s.dryRun(t, objs, nil)
+	alerts := alertsOf(t, one(t, objs, "PrometheusRule"))
+	if got, want := slices.Sorted(maps.Keys(alerts)), []string{"EcrPreflightAdmissionsUnverified", "EcrPreflightAuditStale",
+		"EcrPreflightImageExpiring", "EcrPreflightImageNotPullable"}; !slices.Equal(got, want) {
+		t.Errorf("alerts %v, want %v", got, want)
+	}
+	workload := map[string]string{"namespace": "shop", "kind": "Deployment", "name": "ui", "container": "app",
+		"image": "111122223333.dkr.ecr.us-west-2.amazonaws.com/ui:1.2.3", "verdict": "not-pullable", "code": "ImageExpiring",
+		"severity": "warning", "reason": "timeout"}
+	for _, c := range []struct {
+		alert, selects, duration string
+		names                    []string // what the annotations must say, from workload
+	}{
+		{"EcrPreflightImageNotPullable", `ecr_preflight_workload_image_verdict{verdict=~"not-pullable|partly-pullable"}`, "10m",
+			[]string{"shop/ui", "Deployment", "app", workload["image"], "not-pullable"}},
+		{"EcrPreflightImageExpiring", `ecr_preflight_workload_image_finding{code=~"ImageExpiring|ImageExpired"}`, "10m",
+			[]string{"shop/ui", "Deployment", "app", workload["image"], "ImageExpiring"}},
+		{"EcrPreflightAuditStale", "ecr_preflight_audit_last_completion_timestamp_seconds > 0) > 900", "5m", []string{"900s"}},
+		{"EcrPreflightAdmissionsUnverified", "rate(ecr_preflight_admissions_unverified_total[", "15m", []string{"timeout"}},
+	} {
+		a, ok := alerts[c.alert]
+		if !ok {
+			continue
+		}
+		kept := checkPromQL(t, c.alert, a.Expr)
+		if !strings.Contains(a.Expr, c.selects) || a.For != c.duration || a.Labels["severity"] != "warning" {
+			t.Errorf("%s: expr %q, for %q, labels %v: want it to contain %q, for %s, severity warning", c.alert, a.Expr, a.For, a.Labels, c.selects, c.duration)
+		}
+		for _, key := range []string{"summary", "description"} {
+			text := a.Annotations[key]
+			// What the alert's labels can name: what its expression keeps.
+			for _, m := range regexp.MustCompile(`\$labels\.([A-Za-z_]+)`).FindAllStringSubmatch(text, -1) {
+				if !slices.Contains(kept, m[1]) {
+					t.Errorf("%s %s names $labels.%s, which %q does not keep", c.alert, key, m[1], a.Expr)
+				}
+			}
+			labels := map[string]string{}
+			for _, l := range kept {
+				labels[l] = workload[l]
+			}
+			out := expandAlertTemplate(t, c.alert+" "+key, text, labels)
+			if key == "description" || c.alert == "EcrPreflightAuditStale" {
+				wantAll(t, c.alert+" "+key, out, c.names...)
+			}
+		}
+		if c.alert == "EcrPreflightImageNotPullable" || c.alert == "EcrPreflightImageExpiring" {
+			wantAll(t, c.alert+" summary", expandAlertTemplate(t, c.alert, a.Annotations["summary"], workload), "Deployment shop/ui")
+		}
+	}
+
+	// The audit interval sets when the audit is stale: 3 intervals, at
+	// least 5 minutes.
+	for interval, seconds := range map[string]string{"2m": "360", "1h": "10800", "30s": "300"} {
+		stale := alertsOf(t, one(t, s.render(t, "monitoring", ns, append(slices.Clone(on), "--set", "audit.interval="+interval)...), "PrometheusRule"))["EcrPreflightAuditStale"]
+		wantAll(t, "EcrPreflightAuditStale with audit.interval="+interval, stale.Expr, "> "+seconds+")", "["+seconds+"s:]")
+	}
+	// Without the audit, only the admission alert: the others would read
+	// gauges nobody exports (and AuditStale would fire for ever).
+	off := alertsOf(t, one(t, s.render(t, "monitoring", ns, append(slices.Clone(on), "--set", "audit.enabled=false")...), "PrometheusRule"))
+	if got := slices.Sorted(maps.Keys(off)); !slices.Equal(got, []string{"EcrPreflightAdmissionsUnverified"}) {
+		t.Errorf("audit off: alerts %v, want only EcrPreflightAdmissionsUnverified", got)
+	}
+
+	// The ServiceMonitor keeps the gauges' namespace and container labels.
+	honor, _, _ := unstructured.NestedSlice(one(t, objs, "ServiceMonitor").Object, "spec", "endpoints")
+	if len(honor) != 1 || honor[0].(map[string]any)["honorLabels"] != true {
+		t.Errorf("ServiceMonitor endpoints %v: want honorLabels: true, or the audit's namespace label becomes exported_namespace", honor)
+	}
+
+	// The dashboard: the chart's file, for Grafana's sidecar.
+	cm := convert[corev1.ConfigMap](t, one(t, objs, "ConfigMap"))
+	if cm.Labels["grafana_dashboard"] != "1" || cm.Namespace != ns || len(cm.Data) != 1 {
+		t.Errorf("dashboard ConfigMap %s/%s labels %v, %d keys: want grafana_dashboard=1 in the release namespace, one file", cm.Namespace, cm.Name, cm.Labels, len(cm.Data))
+	}
+	file := strings.TrimSpace(string(repoFile(t, chartDir+"/files/grafana-dashboard.json")))
+	for key, json := range cm.Data {
+		if !strings.HasSuffix(key, ".json") || json != file {
+			t.Errorf("dashboard ConfigMap key %s: want a .json key holding files/grafana-dashboard.json as it is", key)
+		}
+	}
+	other := convert[corev1.ConfigMap](t, one(t, s.render(t, "monitoring", ns, append(slices.Clone(on), "--set", "metrics.grafanaDashboard.namespace=grafana")...), "ConfigMap"))
+	if other.Namespace != "grafana" {
+		t.Errorf("metrics.grafanaDashboard.namespace=grafana: the ConfigMap is in %q", other.Namespace)
+	}
+}
+
+// prometheusAlert is one alerting rule of a PrometheusRule.
+type prometheusAlert struct {
+	Alert       string            `json:"alert"`
+	Expr        string            `json:"expr"`
+	For         string            `json:"for"`
+	Labels      map[string]string `json:"labels"`
+	Annotations map[string]string `json:"annotations"`
+}
+
+// alertsOf are the alerting rules of a PrometheusRule, by name.
+func alertsOf(t *testing.T, u *unstructured.Unstructured) map[string]prometheusAlert {
+	t.Helper()
+	rule := convert[struct {
+		Spec struct {
+			Groups []struct {
+				Name  string            `json:"name"`
+				Rules []prometheusAlert `json:"rules"`
+			} `json:"groups"`
+		} `json:"spec"`
+	}](t, u)
+	out := map[string]prometheusAlert{}
+	for _, g := range rule.Spec.Groups {
+		for _, r := range g.Rules {
+			if _, dup := out[r.Alert]; dup || r.Alert == "" {
+				t.Errorf("group %s: alert %q is repeated or unnamed", g.Name, r.Alert)
+			}
+			out[r.Alert] = r
+		}
+	}
+	return out
+}
+
+// expandAlertTemplate executes an alert's annotation as Prometheus does:
+// Go's text/template with $labels, $externalLabels and $value defined.
+func expandAlertTemplate(t *testing.T, what, text string, labels map[string]string) string {
+	t.Helper()
+	const defs = "{{$labels := .Labels}}{{$externalLabels := .ExternalLabels}}{{$value := .Value}}"
+	tmpl, err := template.New(what).Option("missingkey=zero").Parse(defs + text)
+	if err != nil {
+		t.Errorf("%s: %v", what, err)
+		return ""
+	}
+	var out strings.Builder
+	data := struct {
+		Labels, ExternalLabels map[string]string
+		Value                  float64
+	}{labels, map[string]string{}, 1}
+	if err := tmpl.Execute(&out, data); err != nil {
+		t.Errorf("%s: %v", what, err)
+	}
+	return out.String()
+}
+
+// ---- the audit, live ----
+
+// checkAuditResults waits until the process's audit has found workload, a
+// Deployment in ns whose image its nodes cannot pull, where NOTES says:
+// the Event and the PolicyReport through NOTES' own commands, and the
+// gauges on /metrics, with the labels the alerts and the dashboard read.
+func (s *chartSuite) checkAuditResults(t *testing.T, r *chartRelease, notes, ns, workload string) {
+	for _, c := range []struct {
+		command string
+		want    []string
+	}{
+		{"kubectl get events --field-selector reason=ImageNotPullable -A", []string{ns, "deployment/" + workload, "ImageNotPullable"}},
+		{"kubectl get policyreports -A", []string{ns, "ecr-preflight"}},
+	} {
+		if !strings.Contains(notes, c.command) {
+			t.Errorf("NOTES lack %q", c.command)
+			continue
+		}
+		// A few audit rounds (10s apart) at most, each command on its own
+		// budget, so that one missing result does not hide the others.
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		var res harness.Result
+		for {
+			res = s.env.Kubectl(ctx, strings.Fields(c.command)[1:]...)
+			if res.Err == nil && containsAll(res.Stdout, c.want...) || ctx.Err() != nil {
+				break
+			}
+			time.Sleep(time.Second)
+		}
+		cancel()
+		t.Logf("$ %s  (exit: %v)\n%s", res.Command, res.Err, res.Output)
+		wantAll(t, c.command, res.Stdout, c.want...)
+	}
+
+	metrics := "http://127.0.0.1:" + strconv.Itoa(r.metricsPort) + "/metrics"
+	samples := scrape(t, caseContext(t), metrics)
+	var verdict bool
+	for _, m := range samples {
+		labels, ok := chartMetrics[m.name]
+		if !ok {
+			continue
+		}
+		if got := slices.Sorted(maps.Keys(m.labels)); !slices.Equal(got, slices.Sorted(slices.Values(labels))) {
+			t.Errorf("%s has labels %v; the alerts and the dashboard read %v", m.name, got, labels)
+		}
+		if m.name == "ecr_preflight_workload_image_verdict" && m.labels["namespace"] == ns && m.labels["name"] == workload {
+			verdict = true
+			if m.labels["kind"] != "Deployment" || m.labels["verdict"] != "not-pullable" || m.labels["image"] != s.env.Seed.Image || m.value != 1 {
+				t.Errorf("%s%v = %v: want kind Deployment, verdict not-pullable, image %s, 1", m.name, m.labels, m.value, s.env.Seed.Image)
+			}
+		}
+	}
+	if !verdict {
+		t.Errorf("%s has no ecr_preflight_workload_image_verdict for %s/%s", metrics, ns, workload)
+	}
+	for _, name := range []string{"ecr_preflight_audit_last_completion_timestamp_seconds", "ecr_preflight_audit_workloads"} {
+		if v, ok := sampleValue(samples, name); !ok || v <= 0 {
+			t.Errorf("%s = %v (exported: %v), want it above 0 after an audit", name, v, ok)
+		}
+	}
+	if _, ok := sampleValue(samples, "ecr_preflight_audit_duration_seconds"); !ok {
+		t.Error("ecr_preflight_audit_duration_seconds is not exported after an audit")
+	}
+}
+
+func containsAll(text string, subs ...string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(text, sub) {
+			return false
+		}
+	}
+	return true
+}
+
+// promSample is one sample of the Prometheus text format.
+type promSample struct {
+	name   string
+	labels map[string]string
+	value  float64
+}
+
+// scrape reads every sample of a /metrics endpoint.
+func scrape(t *testing.T, ctx context.Context, url string) []promSample {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("scraping %s: %v", url, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("scraping %s: HTTP %d, %v", url, resp.StatusCode, err)
+	}
+	var out []promSample
+	for line := range strings.Lines(string(body)) {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		m, err := parseSample(line)
+		if err != nil {
+			t.Fatalf("%s: %v", url, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// parseSample parses `name{a="x",b="y\"z"} 1` (labels optional, quoted
+// values with the format's escapes, an optional timestamp).
+func parseSample(line string) (promSample, error) {
+	m := promSample{labels: map[string]string{}}
+	i := strings.IndexAny(line, "{ ")
+	if i < 0 {
+		return m, fmt.Errorf("no value in %q", line)
+	}
+	m.name, line = line[:i], line[i:]
+	if strings.HasPrefix(line, "{") {
+		line = line[1:]
+		for !strings.HasPrefix(line, "}") {
+			key, rest, ok := strings.Cut(line, `="`)
+			if !ok {
+				return m, fmt.Errorf("bad labels in %s: %q", m.name, line)
+			}
+			var v strings.Builder
+			for ; rest != "" && rest[0] != '"'; rest = rest[1:] {
+				if rest[0] == '\\' && len(rest) > 1 {
+					rest = rest[1:]
+					if rest[0] == 'n' {
+						v.WriteByte('\n')
+						continue
+					}
+				}
+				v.WriteByte(rest[0])
+			}
+			if rest == "" {
+				return m, fmt.Errorf("unterminated label value in %s", m.name)
+			}
+			m.labels[strings.TrimSpace(key)] = v.String()
+			line = strings.TrimPrefix(rest[1:], ",")
+		}
+		line = line[1:]
+	}
+	fields := strings.Fields(line)
+	if len(fields) == 0 {
+		return m, fmt.Errorf("no value for %s", m.name)
+	}
+	v, err := strconv.ParseFloat(fields[0], 64)
+	if err != nil {
+		return m, fmt.Errorf("value of %s: %w", m.name, err)
+	}
+	m.value = v
+	return m, nil
+}
+
+// sampleValue is the value of the unlabelled metric name.
+func sampleValue(samples []promSample, name string) (float64, bool) {
+	for _, m := range samples {
+		if m.name == name && len(m.labels) == 0 {
+			return m.value, true
+		}
+	}
+	return 0, false
 }
 
 // ---- rendering and dry-run ----
@@ -503,6 +1028,15 @@ func (s *chartSuite) testDryRun(t *testing.T, r chartRender) {
 	ns := "chart-" + strings.ToLower(strings.Fields(r.name)[0])
 	s.env.CreateNamespace(t, ns, "", nil)
 	objs := s.render(t, "dryrun", ns, r.args...)
+	// Objects the values send elsewhere (the Grafana dashboard) need their
+	// namespace.
+	others := map[string]bool{}
+	for _, o := range objs {
+		if o.GetNamespace() != "" && o.GetNamespace() != ns && !others[o.GetNamespace()] {
+			others[o.GetNamespace()] = true
+			s.env.CreateNamespace(t, o.GetNamespace(), "", nil)
+		}
+	}
 	s.dryRun(t, objs, nil)
 
 	dep := deploymentOf(t, objs)
@@ -534,11 +1068,10 @@ func (s *chartSuite) testDryRun(t *testing.T, r chartRender) {
 		if got := one(t, objs, "Lease").GetName(); got != secret+"-rotation" {
 			t.Errorf("the chart's Lease is %s, serve elects with %s-rotation", got, secret)
 		}
-		role := convert[struct {
-			Rules []struct {
-				Resources, ResourceNames, Verbs []string
-			}
-		}](t, one(t, objs, "Role"))
+		role := convert[rbacv1.Role](t, one(t, objs, "Role"))
+		if len(role.Rules) < 2 {
+			t.Errorf("the Role has %d rules, want the Secret's and the Lease's at least", len(role.Rules))
+		}
 		for _, rule := range role.Rules {
 			if slices.Contains(rule.Verbs, "create") && !slices.Contains(rule.Resources, "events") {
 				t.Errorf("the Role may create %v: the chart creates the Secret and the Lease itself", rule.Resources)
@@ -574,9 +1107,12 @@ func (s *chartSuite) testDryRun(t *testing.T, r chartRender) {
 		if got, want := vwc.Annotations["cert-manager.io/inject-ca-from"], ns+"/"+cert.GetName(); got != want {
 			t.Errorf("cert-manager.io/inject-ca-from = %q, want %q", got, want)
 		}
-		if len(find(objs, "Role")) != 0 || len(find(objs, "Secret")) != 0 {
-			t.Error("certManager mode renders a Role or a Secret: the process needs no Secret access")
+		if len(find(objs, "Secret")) != 0 {
+			t.Error("certManager mode renders a Secret: the process needs no Secret access")
 		}
+		// The audit (on by default) elects with a Lease of its own: the
+		// Role grants it by name, and nothing else.
+		checkAuditLeaseRole(t, "certManager", objs, args)
 	case "provided":
 		ca, err := os.ReadFile(providedCA())
 		if err != nil {
@@ -592,8 +1128,11 @@ func (s *chartSuite) testDryRun(t *testing.T, r chartRender) {
 		}
 	}
 	if r.name == "maximal values" {
-		for _, kind := range []string{"ServiceMonitor", "NetworkPolicy", "PodDisruptionBudget"} {
+		for _, kind := range []string{"ServiceMonitor", "NetworkPolicy", "PodDisruptionBudget", "PrometheusRule"} {
 			one(t, objs, kind)
+		}
+		if cms := find(objs, "ConfigMap"); len(cms) != 2 { // static node pools, dashboard
+			t.Errorf("maximal: %d ConfigMaps, want the static node pools' and the Grafana dashboard's", len(cms))
 		}
 		if !pod.HostNetwork || pod.PriorityClassName != "system-cluster-critical" {
 			t.Errorf("maximal: hostNetwork %v, priorityClassName %q", pod.HostNetwork, pod.PriorityClassName)
@@ -744,6 +1283,8 @@ func (s *chartSuite) readmeInstall(t *testing.T) []string {
 	if chart := installCommand(t, chartDir+"/README.md"); !slices.Equal(chart, words) {
 		t.Errorf("the chart's README installs with %q, the README with %q: keep them the same", chart, words)
 	}
+	// Who pulls: the example node role (replaced by the seed's), or the
+	// node group of the EKS cluster the command names (made here).
 	const exampleRole = "arn:aws:iam::111122223333:role/EksNodeGroupRole"
 	found := false
 	for i, w := range words {
@@ -751,11 +1292,47 @@ func (s *chartSuite) readmeInstall(t *testing.T) []string {
 			words[i] = strings.ReplaceAll(w, exampleRole, s.env.Seed.RoleARN)
 			found = true
 		}
+		if cluster, ok := strings.CutPrefix(w, "nodePools.clusterName="); ok {
+			s.createCluster(t, cluster)
+			found = true
+		}
 	}
 	if !found {
-		t.Fatalf("the README's helm install %q does not set the example node role %s", words, exampleRole)
+		t.Fatalf("the README's helm install %q sets neither nodePools.clusterName nor the example node role %s", words, exampleRole)
 	}
 	return words
+}
+
+// createCluster makes the node pools the README's install finds when it
+// names an EKS cluster: the cluster, in moto, without node groups (moto
+// takes only 12-digit accounts in a node group's role, and the seed's role
+// is in the workshop's 10-digit one; the cluster's own role is never
+// read), and a Node of the API server on an EC2 instance whose profile
+// holds the seed's role, as a node of a managed node group is, which
+// discovery from Nodes (on by default) finds. The Node stays for the
+// cases after this one (the upgrade restarts the process).
+func (s *chartSuite) createCluster(t *testing.T, name string) {
+	t.Helper()
+	ctx := caseContext(t)
+	if _, err := eks.NewFromConfig(s.env.Moto.Config()).CreateCluster(ctx, &eks.CreateClusterInput{
+		Name: aws.String(name), RoleArn: aws.String("arn:aws:iam::111122223333:role/eks-cluster"),
+		ResourcesVpcConfig: &ekstypes.VpcConfigRequest{SubnetIds: []string{"subnet-1"}},
+	}); err != nil {
+		t.Fatalf("creating the EKS cluster %s in moto: %v", name, err)
+	}
+	providerID, err := s.env.Seed.Account.RunNode(ctx, "us-west-2a", awsseed.SeedRoleName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: "ip-10-0-1-2.ec2.internal", Labels: map[string]string{
+			"kubernetes.io/arch": "amd64", "kubernetes.io/os": "linux", "eks.amazonaws.com/nodegroup": "general",
+		}},
+		Spec: corev1.NodeSpec{ProviderID: providerID},
+	}
+	if err := s.env.Client(t, nil).Create(ctx, node); err != nil {
+		t.Fatalf("creating Node %s: %v", node.Name, err)
+	}
 }
 
 // installCommand finds `helm install ...` (with its continuation lines) in
@@ -853,8 +1430,10 @@ func (s *chartSuite) testInstall(t *testing.T) {
 	// API server reaches the process through webhook.url on loopback
 	// ("localhost": a certificate names hosts, not IP addresses), on free
 	// ports, with a temporary certificate directory. The admission budget
-	// is roomier for a cold moto under -race (as the harness's), and the
-	// process is stopped by the test, with no endpoints to drain.
+	// is roomier for a cold moto under -race (as the harness's), the
+	// process is stopped by the test, with no endpoints to drain, and it
+	// audits every 10s (the least serve takes), so that a case sees the
+	// audit's results in seconds.
 	testOnly := []string{
 		"--set", "webhook.url=https://localhost:" + strconv.Itoa(r.port),
 		"--set", "webhook.port=" + strconv.Itoa(r.port),
@@ -865,6 +1444,7 @@ func (s *chartSuite) testInstall(t *testing.T) {
 		"--set", "shutdownDelaySeconds=0",
 		"--set", "logging.format=text",
 		"--set", "logging.verbosity=1",
+		"--set", "audit.interval=10s",
 	}
 	res := s.helm.Run(ctx, append(words[1:], testOnly...)...)
 	t.Logf("$ %s\n%s", res.Command, res.Output)
@@ -879,7 +1459,9 @@ func (s *chartSuite) testInstall(t *testing.T) {
 			_ = s.helm.Run(context.Background(), "uninstall", r.name, "-n", r.namespace)
 		}
 	})
-	wantAll(t, "the NOTES of helm install", res.Stdout, "Mode: warn", "Certificates: selfManaged", "kubectl apply --dry-run=server")
+	wantAll(t, "the NOTES of helm install", res.Stdout, "Mode: warn", "Certificates: selfManaged", "kubectl apply --dry-run=server",
+		"Audit: every 10s", "kubectl get events --field-selector reason=ImageNotPullable -A", "kubectl get policyreports -A",
+		"ecr_preflight_workload_image_verdict")
 
 	s.startServe(t, r)
 
@@ -936,6 +1518,10 @@ func (s *chartSuite) testInstall(t *testing.T) {
 		accepted(t, apply, "deployment.apps/ui-private created")
 		wantAll(t, apply.Command+" warnings", strings.Join(apply.Warnings(), "\n"),
 			`statement "new policy"`, "RepositoryPolicyDenies", s.env.Seed.Image)
+		// Inside this case: its namespace goes when it ends.
+		t.Run("the audit reports the running Deployment where NOTES says: an Event, a PolicyReport, the gauges", func(t *testing.T) {
+			s.checkAuditResults(t, r, res.Stdout, ns, "ui-private")
+		})
 	})
 	t.Run("the one-line test of NOTES.txt shows the warning", func(t *testing.T) { s.runNotesTest(t, res.Stdout) })
 	t.Run("matchConditions: only objects with an ECR image reach the webhook, ephemeral containers included", func(t *testing.T) {
@@ -945,11 +1531,14 @@ func (s *chartSuite) testInstall(t *testing.T) {
 }
 
 // noForbidden fails t if the process was refused anything by the API
-// server: the chart's RBAC must be all it needs.
+// server: the chart's RBAC must be all it needs. Not RBAC: a refusal to
+// create in a namespace being deleted, which envtest (no namespace
+// controller) leaves Terminating for good once a case deletes it, while
+// the audit still finds its workloads.
 func noForbidden(t *testing.T, wh *harness.Webhook) {
 	t.Helper()
 	for line := range strings.Lines(wh.Logs()) {
-		if strings.Contains(strings.ToLower(line), "forbidden") {
+		if strings.Contains(strings.ToLower(line), "forbidden") && !strings.Contains(line, "because it is being terminated") {
 			t.Errorf("the process was refused something with the chart's RBAC: %s", line)
 		}
 	}
@@ -1091,15 +1680,10 @@ func (s *chartSuite) impersonating(t *testing.T, user, namespace, dir string) st
 }
 
 // checkRBAC asks the API server what the chart's ServiceAccount may do:
-// its own objects, by name, and nothing else.
+// its own objects, by name, the workloads it audits, and nothing else.
 func (s *chartSuite) checkRBAC(t *testing.T, r *chartRelease, serviceAccount, secret, vwc string) {
 	t.Helper()
-	c := s.env.Client(t, nil)
-	user := "system:serviceaccount:" + r.namespace + ":" + serviceAccount
-	for _, q := range []struct {
-		verb, group, resource, namespace, name string
-		allowed                                bool
-	}{
+	s.checkAccess(t, r.namespace, serviceAccount, []accessCheck{
 		{"list", "", "namespaces", "", "", true},
 		{"watch", "", "namespaces", "", "", true},
 		{"get", "", "secrets", r.namespace, secret, true},
@@ -1128,13 +1712,54 @@ func (s *chartSuite) checkRBAC(t *testing.T, r *chartRelease, serviceAccount, se
 		{"list", "karpenter.k8s.aws", "ec2nodeclasses", "", "", true},
 		{"create", "karpenter.k8s.aws", "ec2nodeclasses", "", "", false},
 		{"list", "karpenter.sh", "nodeclaims", "", "", false},
-		{"list", "", "pods", "", "", false},
-		{"get", "apps", "deployments", r.namespace, "", false},
 		{"get", "", "configmaps", r.namespace, "", false},
-	} {
+		// The continuous audit (audit.enabled, on by default): every
+		// checked kind listed and watched in every namespace, never read
+		// one by one nor written; Events and PolicyReports in the
+		// workloads' namespaces.
+		{"list", "apps", "deployments", "", "", true},
+		{"watch", "apps", "deployments", "", "", true},
+		{"list", "apps", "statefulsets", "", "", true},
+		{"list", "apps", "daemonsets", "", "", true},
+		{"list", "apps", "replicasets", "", "", true},
+		{"list", "batch", "jobs", "", "", true},
+		{"watch", "batch", "cronjobs", "", "", true},
+		{"list", "", "pods", "", "", true},
+		{"watch", "", "pods", "", "", true},
+		{"get", "apps", "deployments", r.namespace, "", false},
+		{"update", "apps", "deployments", "shop", "ui", false},
+		{"delete", "", "pods", "shop", "ui-0", false},
+		{"get", "", "pods", "shop", "ui-0", false},
+		{"create", "", "events", "chart-seed-warn", "", true},
+		{"patch", "", "events", "shop", "ui.17f0a1b2c3d4e5f6", true},
+		{"create", "events.k8s.io", "events", "shop", "", true},
+		{"delete", "", "events", "shop", "ui.17f0a1b2c3d4e5f6", false},
+		{"list", "wgpolicyk8s.io", "policyreports", "", "", true},
+		{"create", "wgpolicyk8s.io", "policyreports", "shop", "", true},
+		{"patch", "wgpolicyk8s.io", "policyreports", "shop", "ecr-preflight", true},
+		{"delete", "wgpolicyk8s.io", "policyreports", "shop", "ecr-preflight", true},
+		{"create", "wgpolicyk8s.io", "clusterpolicyreports", "", "", false},
+	})
+}
+
+// accessCheck is one question to the API server's authorizer: may the
+// ServiceAccount verb the resource (in namespace, named name)?
+type accessCheck struct {
+	verb, group, resource, namespace, name string
+	allowed                                bool
+}
+
+// checkAccess asks each check with a SubjectAccessReview for the
+// ServiceAccount namespace/serviceAccount (with the groups the API server
+// gives one).
+func (s *chartSuite) checkAccess(t *testing.T, namespace, serviceAccount string, checks []accessCheck) {
+	t.Helper()
+	c := s.env.Client(t, nil)
+	user := "system:serviceaccount:" + namespace + ":" + serviceAccount
+	for _, q := range checks {
 		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
 			User:   user,
-			Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + r.namespace, "system:authenticated"},
+			Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"},
 			ResourceAttributes: &authorizationv1.ResourceAttributes{
 				Verb: q.verb, Group: q.group, Resource: q.resource, Namespace: q.namespace, Name: q.name,
 			},
@@ -1143,9 +1768,17 @@ func (s *chartSuite) checkRBAC(t *testing.T, r *chartRelease, serviceAccount, se
 			t.Fatal(err)
 		}
 		if sar.Status.Allowed != q.allowed {
-			t.Errorf("%s may %s %s %q in %q: %v, want %v", serviceAccount, q.verb, q.resource, q.name, q.namespace, sar.Status.Allowed, q.allowed)
+			t.Errorf("%s may %s %s %q in %q: %v, want %v", serviceAccount, q.verb, qualified(q.group, q.resource), q.name, q.namespace, sar.Status.Allowed, q.allowed)
 		}
 	}
+}
+
+// qualified is resource.group, as kubectl names it (pods, deployments.apps).
+func qualified(group, resource string) string {
+	if group == "" {
+		return resource
+	}
+	return resource + "." + group
 }
 
 // runNotesTest runs the test command NOTES.txt printed, with the
@@ -1158,10 +1791,13 @@ func (s *chartSuite) runNotesTest(t *testing.T, notes string) {
 			line = strings.TrimSpace(l)
 		}
 	}
+	// The placeholders a user fills in: without a node role in the values
+	// NOTES cannot know the account either.
 	line = strings.ReplaceAll(line, "REPOSITORY", awsseed.SeedRepository)
 	line = strings.ReplaceAll(line, "REGION", moto.Region)
-	if !strings.Contains(line, awsseed.SeedAccount+".dkr.ecr."+moto.Region) {
-		t.Fatalf("NOTES' test %q does not name the node role's account %s", line, awsseed.SeedAccount)
+	line = strings.ReplaceAll(line, "ACCOUNT.", awsseed.SeedAccount+".")
+	if !strings.Contains(line, awsseed.SeedAccount+".dkr.ecr."+moto.Region+".amazonaws.com/"+awsseed.SeedRepository+":") {
+		t.Fatalf("NOTES' test %q does not name a repository of the seed's registry", line)
 	}
 	ctx := caseContext(t)
 	cmd := exec.CommandContext(ctx, "bash", "-o", "pipefail", "-c", line)
@@ -1299,24 +1935,32 @@ func serverVersion(t *testing.T, env *harness.Env) string {
 
 // stubCRDs are the custom resources the chart may create whose operators
 // this API server lacks: cert-manager's Issuer and Certificate, the
-// Prometheus Operator's ServiceMonitor. The stubs give the kinds, versions
-// and scope only (any spec is accepted), so a dry-run proves the objects'
-// kind, apiVersion and namespace; the tests check their spec themselves.
+// Prometheus Operator's ServiceMonitor and PrometheusRule. The stubs give
+// the kinds, versions and scope only (any spec is accepted), so a dry-run
+// proves the objects' kind, apiVersion and namespace; the tests check
+// their spec themselves.
 //
 // Karpenter's NodePool and EC2NodeClass (cluster-scoped, empty) are there
 // so that the process's node pool discovery really lists them with the
 // chart's RBAC, as in a cluster with Karpenter, rather than skipping kinds
-// the API server does not know.
+// the API server does not know; the PolicyReport, so that the process's
+// audit writes its reports with the chart's RBAC, as in a cluster with
+// Kyverno or Policy Reporter.
 var stubCRDs = []struct {
-	group, kind, plural string
-	cluster             bool
+	group, version, kind, plural string
+	cluster                      bool
 }{
 	{group: "cert-manager.io", kind: "Issuer", plural: "issuers"},
 	{group: "cert-manager.io", kind: "Certificate", plural: "certificates"},
 	{group: "monitoring.coreos.com", kind: "ServiceMonitor", plural: "servicemonitors"},
+	{group: "monitoring.coreos.com", kind: "PrometheusRule", plural: "prometheusrules"},
 	{group: "karpenter.sh", kind: "NodePool", plural: "nodepools", cluster: true},
 	{group: "karpenter.k8s.aws", kind: "EC2NodeClass", plural: "ec2nodeclasses", cluster: true},
+	{group: "wgpolicyk8s.io", version: "v1alpha2", kind: "PolicyReport", plural: "policyreports"},
 }
+
+// stubVersion is the version a stub CRD serves: its own, else v1.
+func stubVersion(v string) string { return cmp.Or(v, "v1") }
 
 func installStubCRDs(t *testing.T, env *harness.Env) {
 	t.Helper()
@@ -1324,7 +1968,7 @@ func installStubCRDs(t *testing.T, env *harness.Env) {
 	defer cancel()
 	c := env.Client(t, nil)
 	for _, crd := range stubCRDs {
-		version, scope := "v1", "Namespaced"
+		version, scope := stubVersion(crd.version), "Namespaced"
 		if crd.cluster {
 			scope = "Cluster"
 		}
@@ -1352,7 +1996,7 @@ func installStubCRDs(t *testing.T, env *harness.Env) {
 	for _, crd := range stubCRDs {
 		for {
 			probe := &unstructured.Unstructured{Object: map[string]any{
-				"apiVersion": crd.group + "/v1", "kind": crd.kind,
+				"apiVersion": crd.group + "/" + stubVersion(crd.version), "kind": crd.kind,
 				"metadata": map[string]any{"name": "probe"},
 			}}
 			if !crd.cluster {

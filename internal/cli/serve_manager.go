@@ -211,9 +211,9 @@ func nodeShapeChanged(o, n *corev1.Node) bool {
 }
 
 // addAudit adds the continuous audit: the elected replica lists the
-// workloads from the manager's cache and checks them with the webhook's
-// own engine and node pools, so the cache keeps AWS at one call per
-// distinct lookup per TTL across admissions and audits.
+// workloads and checks them with the webhook's own engine and node pools,
+// so its caches keep AWS at one call per distinct lookup per TTL across
+// admissions and audits.
 func addAudit(mgr manager.Manager, o *ServeOptions, wopts webhook.Options, reg registry, log logr.Logger) error {
 	checker, ok := wopts.Checker.(audit.Checker)
 	if !ok {
@@ -224,7 +224,10 @@ func addAudit(mgr manager.Manager, o *ServeOptions, wopts webhook.Options, reg r
 		return err
 	}
 	loop, err := audit.NewLoop(audit.LoopOptions{
-		Reader: mgr.GetCache(), Writer: mgr.GetClient(),
+		// Straight from the API server, a page at a time, each interval:
+		// caching every Pod of the cluster in the webhook would cost more
+		// memory than the audit saves.
+		Reader: mgr.GetAPIReader(), Writer: mgr.GetClient(),
 		Checker: checker, Placer: wopts.Pools,
 		Interval: o.AuditInterval, Recorder: mgr.GetEventRecorder("ecr-preflight"),
 		Metrics: rec, PolicyReports: o.AuditPolicyReports, Logger: log,

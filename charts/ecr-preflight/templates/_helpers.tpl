@@ -65,6 +65,44 @@ and the process never needs to create them.
 {{- printf "%s-rotation" (include "ecr-preflight.certSecretName" .) }}
 {{- end }}
 
+{{/*
+The Lease `serve --audit-interval` elects the auditing replica with when
+certificate rotation is off (--audit-lease-name). With --cert-rotation the
+rotation Lease elects it, and this one is not used.
+*/}}
+{{- define "ecr-preflight.auditLeaseName" -}}
+{{- printf "%s-audit" (include "ecr-preflight.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The Lease that elects the leader: the rotation's, else the audit's. */}}
+{{- define "ecr-preflight.electionLeaseName" -}}
+{{- if eq .Values.certificates.mode "selfManaged" }}
+{{- include "ecr-preflight.rotationLeaseName" . }}
+{{- else }}
+{{- include "ecr-preflight.auditLeaseName" . }}
+{{- end }}
+{{- end }}
+
+{{/* Whether the chart creates the audit Lease: audit on, rotation off. */}}
+{{- define "ecr-preflight.auditLease" -}}
+{{- if and .Values.audit.enabled (ne .Values.certificates.mode "selfManaged") }}true{{ end }}
+{{- end }}
+
+{{/*
+A Go duration as seconds (a float): 5m -> 300, 1h30m -> 5400, 1.5s ->
+1.5, 0 -> 0. The schema has checked the syntax. For checks of minimums
+and for PromQL, which has no Go durations.
+*/}}
+{{- define "ecr-preflight.durationSeconds" -}}
+{{- $units := dict "h" 3600.0 "m" 60.0 "s" 1.0 "ms" 0.001 "us" 0.000001 "µs" 0.000001 "ns" 0.000000001 }}
+{{- $total := 0.0 }}
+{{- range regexFindAll "[0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h)" (toString .) -1 }}
+{{- $n := regexFind "^[0-9]+(\\.[0-9]+)?" . }}
+{{- $total = addf $total (mulf (float64 $n) (get $units (trimPrefix $n .))) }}
+{{- end }}
+{{- $total }}
+{{- end }}
+
 {{/* The host of webhook.url, without a port; empty without a URL. */}}
 {{- define "ecr-preflight.urlHost" -}}
 {{- with .Values.webhook.url }}
@@ -108,6 +146,17 @@ the top of the Deployment and of the webhook configuration.
 {{- fail (printf "webhook.url %q: the certificate the chart has issued names hosts, not IP addresses; use a host name (or certificates.mode=provided with your own certificate)" .Values.webhook.url) }}
 {{- end }}
 {{- $_ := include "ecr-preflight.terminationGracePeriodSeconds" . }}
+{{- if and .Values.audit.enabled (lt (include "ecr-preflight.durationSeconds" .Values.audit.interval | float64) 10.0) }}
+{{- fail (printf "audit.interval %q: at least 10s (lookups are cached for minutes anyway; serve refuses less)" (toString .Values.audit.interval)) }}
+{{- end }}
+{{- if not .Values.metrics.enabled }}
+{{- if .Values.metrics.prometheusRule.enabled }}
+{{- fail "metrics.prometheusRule.enabled: its alerts read the metrics, which metrics.enabled=false turns off; turn metrics.enabled back on" }}
+{{- end }}
+{{- if .Values.metrics.grafanaDashboard.enabled }}
+{{- fail "metrics.grafanaDashboard.enabled: the dashboard reads the metrics, which metrics.enabled=false turns off; turn metrics.enabled back on" }}
+{{- end }}
+{{- end }}
 {{- end }}
 
 {{/*
