@@ -19,6 +19,7 @@ import (
 	"github.com/ecr-preflight/ecr-preflight/internal/logcap"
 	"github.com/ecr-preflight/ecr-preflight/internal/nodepools"
 	"github.com/ecr-preflight/ecr-preflight/internal/preflight"
+	"github.com/ecr-preflight/ecr-preflight/internal/workloads"
 )
 
 // Decisions, as counted in ecr_preflight_admissions_total{decision}.
@@ -80,7 +81,7 @@ func (a *admitter) admit(ctx context.Context, s subject) (admission.Warnings, er
 		log.V(1).Info("not checked", "reason", reason)
 		return nil, nil
 	}
-	containers := podImages(s.spec, s.ephemeralOnly)
+	containers := workloads.Containers(s.spec, s.ephemeralOnly)
 	if len(containers) == 0 {
 		return nil, nil
 	}
@@ -137,7 +138,7 @@ func (a *admitter) admit(ctx context.Context, s subject) (admission.Warnings, er
 
 	var changed map[string]bool
 	if s.operation == opUpdate {
-		old := imageSet(podImages(s.oldSpec, s.ephemeralOnly))
+		old := imageSet(workloads.Containers(s.oldSpec, s.ephemeralOnly))
 		changed = make(map[string]bool, len(images))
 		for _, img := range images {
 			changed[img] = !old[img]

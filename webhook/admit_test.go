@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/ecr-preflight/ecr-preflight/internal/preflight"
+	"github.com/ecr-preflight/ecr-preflight/internal/workloads"
 )
 
 const (
@@ -250,7 +251,7 @@ func TestAdmit(t *testing.T) {
 		},
 		"a mirror pod is not checked": {
 			opts:         func(o *Options) { o.Mode = ModeDeny },
-			call:         create(pods, annotated(pod("kube-proxy-node1", uiImage), mirrorPodAnnotation, "abc")),
+			call:         create(pods, annotated(pod("kube-proxy-node1", uiImage), workloads.MirrorPodAnnotation, "abc")),
 			wantDecision: "Pod CREATE deny skip",
 		},
 		"a ReplicaSet owned by a Deployment is skipped": {

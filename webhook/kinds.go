@@ -6,10 +6,10 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/ecr-preflight/ecr-preflight/internal/workloads"
 )
 
 // One validator per kind: each only knows where its kind keeps the pod
@@ -86,19 +86,16 @@ func cronJobValidator(a *admitter) templateValidator[*batchv1.CronJob] {
 		labels:   func(c *batchv1.CronJob) map[string]string { return c.Spec.JobTemplate.Spec.Template.Labels }}
 }
 
-// mirrorPodAnnotation marks the API copy of a kubelet's static pod.
-const mirrorPodAnnotation = "kubernetes.io/config.mirror"
-
 func podValidator(a *admitter) templateValidator[*corev1.Pod] {
 	return templateValidator[*corev1.Pod]{a: a, kind: "Pod",
 		template: func(p *corev1.Pod) *corev1.PodSpec { return &p.Spec },
 		labels:   func(p *corev1.Pod) map[string]string { return p.Labels },
 		exempt: func(s *subject, p *corev1.Pod) {
 			switch {
-			case p.Annotations[mirrorPodAnnotation] != "":
+			case workloads.IsMirrorPod(p):
 				// The kubelet already runs it; rejecting the mirror changes nothing.
 				s.skipReason = "mirror pod"
-			case ownedByCheckedKind(p):
+			case workloads.OwnedByCheckedKind(p):
 				// The owner's template was checked; only kubectl debug's
 				// ephemeral containers are new to this pod.
 				s.ephemeralOnly = true
@@ -108,7 +105,7 @@ func podValidator(a *admitter) templateValidator[*corev1.Pod] {
 
 // skipOwned exempts objects whose controller is a checked kind.
 func skipOwned[T client.Object](s *subject, obj T) {
-	if ownedByCheckedKind(obj) {
+	if workloads.OwnedByCheckedKind(obj) {
 		s.skipReason = "owned by a checked workload"
 	}
 }
@@ -136,30 +133,4 @@ func (v templateValidator[T]) ValidateUpdate(ctx context.Context, old, obj T) (a
 
 func (templateValidator[T]) ValidateDelete(context.Context, T) (admission.Warnings, error) {
 	return nil, nil
-}
-
-// checkedOwners are the controller kinds whose pod templates this webhook
-// checks; objects they own were checked through them.
-var checkedOwners = map[schema.GroupKind]bool{
-	{Group: "apps", Kind: "Deployment"}:  true,
-	{Group: "apps", Kind: "ReplicaSet"}:  true,
-	{Group: "apps", Kind: "StatefulSet"}: true,
-	{Group: "apps", Kind: "DaemonSet"}:   true,
-	{Group: "batch", Kind: "Job"}:        true,
-	{Group: "batch", Kind: "CronJob"}:    true,
-}
-
-// ownedByCheckedKind says whether obj's controller is a kind this webhook
-// checks. Objects owned by other controllers (operators, Argo Rollouts)
-// are checked themselves, since nothing else looked at their template.
-func ownedByCheckedKind(obj metav1.Object) bool {
-	ref := metav1.GetControllerOfNoCopy(obj)
-	if ref == nil {
-		return false
-	}
-	gv, err := schema.ParseGroupVersion(ref.APIVersion)
-	if err != nil {
-		return false
-	}
-	return checkedOwners[schema.GroupKind{Group: gv.Group, Kind: ref.Kind}]
 }

@@ -13,10 +13,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ecr-preflight/ecr-preflight/internal/nodepools"
+	"github.com/ecr-preflight/ecr-preflight/internal/workloads"
 )
 
 // pageSize is how many objects one List call asks for: a cluster with tens
@@ -33,12 +33,6 @@ type ListOptions struct {
 	Selector labels.Selector
 }
 
-// Container is one container of a pod template and the image it runs.
-type Container struct {
-	Name  string
-	Image string
-}
-
 // Target is one workload to audit: where its pods may be scheduled
 // (Template) and the containers whose images the kubelet pulls.
 type Target struct {
@@ -47,8 +41,9 @@ type Target struct {
 	// spec (a copy: it does not keep the listed page alive).
 	Template nodepools.Template
 	// Containers are the init containers, containers, then ephemeral
-	// containers that name an image, as the webhook counts them.
-	Containers []Container
+	// containers that name an image, as the webhook counts them
+	// (workloads.Containers).
+	Containers []workloads.Container
 }
 
 // checkedKind is one kind the webhook checks and how to list it.
@@ -135,7 +130,7 @@ func listPages(ctx context.Context, r client.Reader, newList func() client.Objec
 // targetOf is obj as a Target of kind k, or ok false when admission would
 // not check it on its own or its containers will not start again.
 func targetOf(k checkedKind, obj client.Object) (t Target, ok bool) {
-	if obj.GetDeletionTimestamp() != nil || ownedByCheckedKind(obj) {
+	if obj.GetDeletionTimestamp() != nil || workloads.OwnedByCheckedKind(obj) {
 		return Target{}, false
 	}
 	var tmpl *corev1.PodTemplateSpec
@@ -156,7 +151,7 @@ func targetOf(k checkedKind, obj client.Object) (t Target, ok bool) {
 	case *batchv1.CronJob:
 		tmpl = &o.Spec.JobTemplate.Spec.Template
 	case *corev1.Pod:
-		if o.Annotations[mirrorPodAnnotation] != "" || o.Status.Phase == corev1.PodSucceeded || o.Status.Phase == corev1.PodFailed {
+		if workloads.IsMirrorPod(o) || o.Status.Phase == corev1.PodSucceeded || o.Status.Phase == corev1.PodFailed {
 			return Target{}, false
 		}
 		// A pod's own labels are its template's.
@@ -171,7 +166,7 @@ func targetOf(k checkedKind, obj client.Object) (t Target, ok bool) {
 			Namespace: obj.GetNamespace(), Name: obj.GetName(), UID: string(obj.GetUID()),
 		},
 		Template:   nodepools.Template{Namespace: obj.GetNamespace(), Labels: tmpl.Labels, Spec: spec},
-		Containers: containersOf(spec),
+		Containers: workloads.Containers(spec, false),
 	}, true
 }
 
@@ -184,59 +179,4 @@ func jobFinished(j *batchv1.Job) bool {
 		}
 	}
 	return false
-}
-
-// containersOf lists the containers of spec that name an image: init
-// containers, containers, then ephemeral containers, since the kubelet
-// pulls every one of them under the node role (webhook/images.go's
-// podImages counts the same).
-func containersOf(spec *corev1.PodSpec) []Container {
-	var out []Container
-	add := func(name, image string) {
-		// An empty image cannot pass API validation; nothing to check.
-		if image != "" {
-			out = append(out, Container{Name: name, Image: image})
-		}
-	}
-	for i := range spec.InitContainers {
-		add(spec.InitContainers[i].Name, spec.InitContainers[i].Image)
-	}
-	for i := range spec.Containers {
-		add(spec.Containers[i].Name, spec.Containers[i].Image)
-	}
-	for i := range spec.EphemeralContainers {
-		add(spec.EphemeralContainers[i].Name, spec.EphemeralContainers[i].Image)
-	}
-	return out
-}
-
-// mirrorPodAnnotation marks the API copy of a kubelet's static pod: the
-// kubelet runs it from a file, whatever the API says.
-const mirrorPodAnnotation = "kubernetes.io/config.mirror"
-
-// checkedOwners and ownedByCheckedKind duplicate webhook/kinds.go's (this
-// package does not import the webhook): keep the two copies equal, so the
-// audit checks exactly the objects admission checks on their own.
-var checkedOwners = map[schema.GroupKind]bool{
-	{Group: "apps", Kind: "Deployment"}:  true,
-	{Group: "apps", Kind: "ReplicaSet"}:  true,
-	{Group: "apps", Kind: "StatefulSet"}: true,
-	{Group: "apps", Kind: "DaemonSet"}:   true,
-	{Group: "batch", Kind: "Job"}:        true,
-	{Group: "batch", Kind: "CronJob"}:    true,
-}
-
-// ownedByCheckedKind says whether obj's controller is a checked kind.
-// Objects owned by other controllers (operators, Argo Rollouts) are
-// audited themselves, since nothing else carries their template.
-func ownedByCheckedKind(obj metav1.Object) bool {
-	ref := metav1.GetControllerOfNoCopy(obj)
-	if ref == nil {
-		return false
-	}
-	gv, err := schema.ParseGroupVersion(ref.APIVersion)
-	if err != nil {
-		return false
-	}
-	return checkedOwners[schema.GroupKind{Group: gv.Group, Kind: ref.Kind}]
 }

@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	"github.com/ecr-preflight/ecr-preflight/internal/nodepools"
+	"github.com/ecr-preflight/ecr-preflight/internal/workloads"
 )
 
 const testImage = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:1.0"
@@ -88,8 +89,8 @@ func reader(t *testing.T, funcs *interceptor.Funcs, objs ...client.Object) clien
 	return b.Build()
 }
 
-// workloads are the targets' workloads as "Kind ns/name".
-func workloads(targets []Target) []string {
+// workloadNames are the targets' workloads as "Kind ns/name".
+func workloadNames(targets []Target) []string {
 	out := make([]string, len(targets))
 	for i, t := range targets {
 		out[i] = fmt.Sprintf("%s %s/%s", t.Workload.Kind, t.Workload.Namespace, t.Workload.Name)
@@ -107,7 +108,7 @@ func TestListEveryKind(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"Deployment a/web", "StatefulSet a/db", "DaemonSet a/agent", "ReplicaSet a/bare-rs", "Job a/migrate", "CronJob a/nightly", "Pod a/debug"}
-	if got := workloads(targets); !slices.Equal(got, want) {
+	if got := workloadNames(targets); !slices.Equal(got, want) {
 		t.Errorf("workloads = %q, want %q", got, want)
 	}
 	wantVersions := map[string]string{"Deployment": "apps/v1", "StatefulSet": "apps/v1", "DaemonSet": "apps/v1",
@@ -117,7 +118,7 @@ func TestListEveryKind(t *testing.T) {
 		if w.APIVersion != wantVersions[w.Kind] || w.UID != "uid-a-"+w.Name {
 			t.Errorf("%s %s: apiVersion %q, uid %q; want %q, uid-a-%s", w.Kind, w.Name, w.APIVersion, w.UID, wantVersions[w.Kind], w.Name)
 		}
-		if want := []Container{{Name: "c0", Image: testImage}}; !slices.Equal(tg.Containers, want) {
+		if want := []workloads.Container{{Name: "c0", Image: testImage}}; !slices.Equal(tg.Containers, want) {
 			t.Errorf("%s %s: containers %+v, want %+v", w.Kind, w.Name, tg.Containers, want)
 		}
 	}
@@ -133,7 +134,7 @@ func TestListTarget(t *testing.T) {
 			want: Target{
 				Workload:   Workload{Kind: "CronJob", APIVersion: "batch/v1", Namespace: "a", Name: "nightly", UID: "uid-a-nightly"},
 				Template:   nodepools.Template{Namespace: "a", Labels: map[string]string{"tier": "pod"}, Spec: new(podSpec(testImage))},
-				Containers: []Container{{Name: "c0", Image: testImage}},
+				Containers: []workloads.Container{{Name: "c0", Image: testImage}},
 			},
 		},
 		"a Pod's template is its own labels and spec; init, regular then ephemeral containers count, empty images do not": {
@@ -151,7 +152,7 @@ func TestListTarget(t *testing.T) {
 					Containers:          []corev1.Container{{Name: "c0", Image: "app:1"}, {Name: "empty"}},
 					EphemeralContainers: []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "debugger", Image: "busybox"}}},
 				}},
-				Containers: []Container{{Name: "init", Image: "init:1"}, {Name: "c0", Image: "app:1"}, {Name: "debugger", Image: "busybox"}},
+				Containers: []workloads.Container{{Name: "init", Image: "init:1"}, {Name: "c0", Image: "app:1"}, {Name: "debugger", Image: "busybox"}},
 			},
 		},
 	}
@@ -162,7 +163,7 @@ func TestListTarget(t *testing.T) {
 				t.Fatal(err)
 			}
 			if len(targets) != 1 {
-				t.Fatalf("targets = %q, want one", workloads(targets))
+				t.Fatalf("targets = %q, want one", workloadNames(targets))
 			}
 			if !reflect.DeepEqual(targets[0], tt.want) {
 				t.Errorf("target =\n%+v\nwant\n%+v", targets[0], tt.want)
@@ -244,7 +245,7 @@ func TestListSkips(t *testing.T) {
 				t.Fatal(err)
 			}
 			if listed := len(targets) == 1; listed != tt.listed || len(targets) > 1 {
-				t.Errorf("targets = %q, want listed %v", workloads(targets), tt.listed)
+				t.Errorf("targets = %q, want listed %v", workloadNames(targets), tt.listed)
 			}
 		})
 	}
@@ -279,7 +280,7 @@ func TestListSelection(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := workloads(targets); !slices.Equal(got, tt.want) {
+			if got := workloadNames(targets); !slices.Equal(got, tt.want) {
 				t.Errorf("workloads = %q, want %q", got, tt.want)
 			}
 		})
@@ -308,7 +309,7 @@ func TestListForbiddenKindsAreReported(t *testing.T) {
 	r := reader(t, failList(forbidden, "CronJobList", "PodList"),
 		deployment("a", "web", testImage), cronJob("a", "nightly", testImage), pod("a", "debug", testImage))
 	targets, err := List(context.Background(), r, ListOptions{})
-	if got, want := workloads(targets), []string{"Deployment a/web"}; !slices.Equal(got, want) {
+	if got, want := workloadNames(targets), []string{"Deployment a/web"}; !slices.Equal(got, want) {
 		t.Errorf("workloads = %q, want %q: the kinds that could be listed are kept", got, want)
 	}
 	if !apierrors.IsForbidden(err) {
@@ -326,7 +327,7 @@ func TestListOtherFailuresStop(t *testing.T) {
 	r := reader(t, failList(unavailable, "JobList"), deployment("a", "web", testImage))
 	targets, err := List(context.Background(), r, ListOptions{})
 	if targets != nil || !apierrors.IsServiceUnavailable(err) || !strings.Contains(err.Error(), "listing jobs: ") {
-		t.Errorf("List = %q, %v; want nothing and the jobs error", workloads(targets), err)
+		t.Errorf("List = %q, %v; want nothing and the jobs error", workloadNames(targets), err)
 	}
 }
 

@@ -64,7 +64,7 @@ func TestAuditAgainstAPIServer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got, want := workloads(targets), []string{"Deployment a/web", "CronJob b/nightly", "Pod b/debug"}; !slices.Equal(got, want) {
+		if got, want := workloadNames(targets), []string{"Deployment a/web", "CronJob b/nightly", "Pod b/debug"}; !slices.Equal(got, want) {
 			t.Errorf("workloads = %q, want %q", got, want)
 		}
 		for _, tg := range targets {
@@ -83,7 +83,7 @@ func TestAuditAgainstAPIServer(t *testing.T) {
 			t.Fatal(err)
 		}
 		targets, err := List(ctx, ac, ListOptions{})
-		if got, want := workloads(targets), []string{"Deployment a/web"}; !slices.Equal(got, want) {
+		if got, want := workloadNames(targets), []string{"Deployment a/web"}; !slices.Equal(got, want) {
 			t.Errorf("workloads = %q, want %q", got, want)
 		}
 		if !apierrors.IsForbidden(err) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ecr-preflight/ecr-preflight/internal/nodepools"
 	"github.com/ecr-preflight/ecr-preflight/internal/preflight"
+	"github.com/ecr-preflight/ecr-preflight/internal/workloads"
 	"github.com/ecr-preflight/ecr-preflight/webhook"
 )
 
@@ -107,7 +108,7 @@ func target(ns, name string, images ...string) Target {
 		Template: nodepools.Template{Namespace: ns},
 	}
 	for i, img := range images {
-		t.Containers = append(t.Containers, Container{Name: fmt.Sprintf("c%d", i), Image: img})
+		t.Containers = append(t.Containers, workloads.Container{Name: fmt.Sprintf("c%d", i), Image: img})
 	}
 	return t
 }

@@ -24,32 +24,16 @@ const maxImagesPerPage = 1000
 // A policy is cached for TTLs.Policy and its absence for TTLs.NotFound, as
 // repository policies are; WithFresh(ctx, KindLifecyclePolicy) asks again.
 func (l *Lookups) LifecyclePolicy(ctx context.Context, r Repository) (text string, found bool, err error) {
-	what := fmt.Sprintf("getting the lifecycle policy of %s", r.Name)
-	a, err := cached(ctx, l, KindLifecyclePolicy, key("lifecycle", r.Region, r.Account, r.Name), what, l.policyTTL,
-		func(ctx context.Context) (policyAnswer, error) {
-			client, err := l.clients.ECR(r.Region, r.Account)
+	return repositoryPolicy[*ecrtypes.LifecyclePolicyNotFoundException](ctx, l, r, repositoryPolicyGet{
+		kind: KindLifecyclePolicy, keyPrefix: "lifecycle", policy: "lifecycle policy", operation: "GetLifecyclePolicy",
+		get: func(ctx context.Context, c ECRAPI) (*string, error) {
+			out, err := c.GetLifecyclePolicy(ctx, &ecr.GetLifecyclePolicyInput{RepositoryName: aws.String(r.Name), RegistryId: aws.String(r.Account)})
 			if err != nil {
-				return policyAnswer{}, fmt.Errorf("%s: %w", what, err)
+				return nil, err
 			}
-			out, err := call(ctx, l, "GetLifecyclePolicy", func(ctx context.Context) (*ecr.GetLifecyclePolicyOutput, error) {
-				return client.GetLifecyclePolicy(ctx, &ecr.GetLifecyclePolicyInput{RepositoryName: aws.String(r.Name), RegistryId: aws.String(r.Account)})
-			})
-			var noPolicy *ecrtypes.LifecyclePolicyNotFoundException
-			var noRepo *ecrtypes.RepositoryNotFoundException
-			switch {
-			case errors.As(err, &noPolicy):
-				return policyAnswer{}, nil
-			case errors.As(err, &noRepo):
-				return policyAnswer{repoMissing: true}, nil
-			case err != nil:
-				return policyAnswer{}, lookupError(what, "ecr:GetLifecyclePolicy", err)
-			}
-			return policyAnswer{text: aws.ToString(out.LifecyclePolicyText), found: true}, nil
-		})
-	if err == nil && a.repoMissing {
-		err = &LookupError{What: what, Action: "ecr:GetLifecyclePolicy", Class: ClassNotFound, Err: ErrRepositoryNotFound}
-	}
-	return a.text, a.found, err
+			return out.LifecyclePolicyText, nil
+		},
+	})
 }
 
 // repositoryImages is what is cached per repository: its images, or the

@@ -9,6 +9,8 @@ import (
 	"golang.org/x/sync/semaphore"
 	"golang.org/x/sync/singleflight"
 	"golang.org/x/time/rate"
+
+	"github.com/ecr-preflight/ecr-preflight/internal/flight"
 )
 
 // TTLs say how long each kind of answer is reused. A zero field takes the
@@ -212,35 +214,22 @@ func cached[T any](ctx context.Context, l *Lookups, kind Kind, key, what string,
 	})
 }
 
-// shared runs fetch once for all concurrent callers with the same key.
-// fetch runs detached from the first caller's cancellation (each AWS call
-// has its own deadline), so one caller giving up does not fail the others;
-// each caller still returns as soon as its own context ends, with a
-// ClassTimeout error about what. A WithFresh caller never joins a flight of
-// ordinary callers, which may be answered from the cache. A caller whose
-// context has ended starts nothing: no lookup begins after the admission
-// that wanted it has answered.
+// shared runs fetch once for all concurrent callers with the same key
+// (flight.Do). fetch runs detached from the first caller's cancellation
+// (each AWS call has its own deadline), so one caller giving up does not
+// fail the others; each caller still returns as soon as its own context
+// ends, with a ClassTimeout error about what. A WithFresh caller never
+// joins a flight of ordinary callers, which may be answered from the cache.
+// A caller whose context has ended starts nothing: no lookup begins after
+// the admission that wanted it has answered.
 func shared[T any](ctx context.Context, l *Lookups, kind Kind, key, what string, fetch func(context.Context) (T, error)) (T, error) {
-	var zero T
-	if err := ctx.Err(); err != nil {
-		return zero, &LookupError{What: what, Class: ClassTimeout, Err: err}
-	}
-	detached := context.WithoutCancel(ctx) // keeps values, WithFresh included
 	if isFresh(ctx, kind) {
 		key += "|fresh"
 	}
-	ch := l.flights.DoChan(key, func() (any, error) {
-		return fetch(detached)
+	// fetch gets ctx's values, WithFresh included.
+	return flight.Do(ctx, &l.flights, key, fetch, func(err error) error {
+		return &LookupError{What: what, Class: ClassTimeout, Err: err}
 	})
-	select {
-	case r := <-ch:
-		if r.Err != nil {
-			return zero, r.Err
-		}
-		return r.Val.(T), nil
-	case <-ctx.Done():
-		return zero, &LookupError{What: what, Class: ClassTimeout, Err: ctx.Err()}
-	}
 }
 
 // call runs one AWS call under the per-call deadline, which includes the

@@ -31,30 +31,62 @@ func (l *Lookups) policyTTL(a policyAnswer) time.Duration {
 // found is false when the repository has no policy; a repository that does
 // not exist gives an error wrapping ErrRepositoryNotFound.
 func (l *Lookups) RepositoryPolicy(ctx context.Context, r Repository) (text string, found bool, err error) {
-	what := fmt.Sprintf("getting the repository policy of %s", r.Name)
-	a, err := cached(ctx, l, KindRepositoryPolicy, key("repopolicy", r.Region, r.Account, r.Name), what, l.policyTTL,
+	return repositoryPolicy[*ecrtypes.RepositoryPolicyNotFoundException](ctx, l, r, repositoryPolicyGet{
+		kind: KindRepositoryPolicy, keyPrefix: "repopolicy", policy: "repository policy", operation: "GetRepositoryPolicy",
+		get: func(ctx context.Context, c ECRAPI) (*string, error) {
+			out, err := c.GetRepositoryPolicy(ctx, &ecr.GetRepositoryPolicyInput{RepositoryName: aws.String(r.Name), RegistryId: aws.String(r.Account)})
+			if err != nil {
+				return nil, err
+			}
+			return out.PolicyText, nil
+		},
+	})
+}
+
+// repositoryPolicyGet is one of ECR's reads of a repository's policy text
+// (GetRepositoryPolicy, GetLifecyclePolicy): what repositoryPolicy needs
+// to know of it.
+type repositoryPolicyGet struct {
+	kind      Kind   // KindLifecyclePolicy, for WithFresh
+	keyPrefix string // "lifecycle", the cache key's first part
+	policy    string // "lifecycle policy", as errors name it
+	operation string // "GetLifecyclePolicy"; its IAM action is ecr:<operation>
+	// get asks ECR for r's policy with c and returns its text.
+	get func(ctx context.Context, c ECRAPI) (*string, error)
+}
+
+// repositoryPolicy returns the text of r's policy that g reads; found is
+// false when ECR answers with NoPolicy, the policy's own not-found
+// exception. A repository that does not exist gives a ClassNotFound
+// LookupError wrapping ErrRepositoryNotFound; other failures are a
+// LookupError for the operation's action. Policies are cached for
+// TTLs.Policy and their absence (or the repository's) for TTLs.NotFound.
+func repositoryPolicy[NoPolicy error](ctx context.Context, l *Lookups, r Repository, g repositoryPolicyGet) (text string, found bool, err error) {
+	what := fmt.Sprintf("getting the %s of %s", g.policy, r.Name)
+	action := "ecr:" + g.operation
+	a, err := cached(ctx, l, g.kind, key(g.keyPrefix, r.Region, r.Account, r.Name), what, l.policyTTL,
 		func(ctx context.Context) (policyAnswer, error) {
 			client, err := l.clients.ECR(r.Region, r.Account)
 			if err != nil {
 				return policyAnswer{}, fmt.Errorf("%s: %w", what, err)
 			}
-			out, err := call(ctx, l, "GetRepositoryPolicy", func(ctx context.Context) (*ecr.GetRepositoryPolicyOutput, error) {
-				return client.GetRepositoryPolicy(ctx, &ecr.GetRepositoryPolicyInput{RepositoryName: aws.String(r.Name), RegistryId: aws.String(r.Account)})
+			text, err := call(ctx, l, g.operation, func(ctx context.Context) (*string, error) {
+				return g.get(ctx, client)
 			})
-			var noPolicy *ecrtypes.RepositoryPolicyNotFoundException
+			_, noPolicy := errors.AsType[NoPolicy](err)
 			var noRepo *ecrtypes.RepositoryNotFoundException
 			switch {
-			case errors.As(err, &noPolicy):
+			case noPolicy:
 				return policyAnswer{}, nil
 			case errors.As(err, &noRepo):
 				return policyAnswer{repoMissing: true}, nil
 			case err != nil:
-				return policyAnswer{}, lookupError(what, "ecr:GetRepositoryPolicy", err)
+				return policyAnswer{}, lookupError(what, action, err)
 			}
-			return policyAnswer{text: aws.ToString(out.PolicyText), found: true}, nil
+			return policyAnswer{text: aws.ToString(text), found: true}, nil
 		})
 	if err == nil && a.repoMissing {
-		err = &LookupError{What: what, Action: "ecr:GetRepositoryPolicy", Class: ClassNotFound, Err: ErrRepositoryNotFound}
+		err = &LookupError{What: what, Action: action, Class: ClassNotFound, Err: ErrRepositoryNotFound}
 	}
 	return a.text, a.found, err
 }

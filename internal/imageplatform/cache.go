@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/ecr-preflight/ecr-preflight/internal/awsclient"
+	"github.com/ecr-preflight/ecr-preflight/internal/flight"
 )
 
 // DefaultCacheEntries bounds the manifests and configs kept. An entry is
@@ -59,40 +60,28 @@ func (c *cache) put(key string, v any) {
 }
 
 // load returns the value under key, fetching it once for all concurrent
-// callers with the same flight. The fetch runs detached from the first
-// caller's cancellation (the Fetcher bounds each call), so one caller
-// giving up does not fail the others; each caller still returns when its
-// own context ends. what names the fetch in that error.
-func load[T any](ctx context.Context, c *cache, kind, key, flight, what string, fetch func(context.Context) (T, error)) (T, error) {
-	var zero T
+// callers with the same flightName (flight.Do). The fetch runs detached
+// from the first caller's cancellation (the Fetcher bounds each call), so
+// one caller giving up does not fail the others; each caller still returns
+// when its own context ends. what names the fetch in that error.
+func load[T any](ctx context.Context, c *cache, kind, key, flightName, what string, fetch func(context.Context) (T, error)) (T, error) {
 	if v, ok := c.get(key); ok {
 		c.observer.CacheHit(kind)
 		return v.(T), nil
 	}
 	c.observer.CacheMiss(kind)
-	if err := ctx.Err(); err != nil {
-		return zero, fmt.Errorf("%s: %w", what, err)
-	}
-	detached := context.WithoutCancel(ctx)
-	ch := c.flights.DoChan(flight, func() (any, error) {
+	return flight.Do(ctx, &c.flights, flightName, func(ctx context.Context) (T, error) {
 		// A flight that ended between our miss and this one may have filled it.
 		if v, ok := c.get(key); ok {
-			return v, nil
+			return v.(T), nil
 		}
-		v, err := fetch(detached)
+		v, err := fetch(ctx)
 		if err != nil {
-			return nil, err
+			return v, err
 		}
 		c.put(key, v)
 		return v, nil
+	}, func(err error) error {
+		return fmt.Errorf("%s: %w", what, err)
 	})
-	select {
-	case r := <-ch:
-		if r.Err != nil {
-			return zero, r.Err
-		}
-		return r.Val.(T), nil
-	case <-ctx.Done():
-		return zero, fmt.Errorf("%s: %w", what, ctx.Err())
-	}
 }

@@ -17,6 +17,8 @@ import (
 	gocache "github.com/patrickmn/go-cache"
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/ecr-preflight/ecr-preflight/internal/flight"
 )
 
 const (
@@ -323,22 +325,9 @@ func cached[T any](ctx context.Context, i *Instances, key string, ttl time.Durat
 // so one caller giving up does not fail the others; each caller still
 // returns as soon as its own context ends.
 func shared[T any](ctx context.Context, i *Instances, key string, fetch func(context.Context) (T, error)) (T, error) {
-	var zero T
-	if err := ctx.Err(); err != nil {
-		return zero, err
-	}
-	ch := i.flights.DoChan(key, func() (any, error) {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flightTimeout)
+	return flight.Do(ctx, &i.flights, key, func(ctx context.Context) (T, error) {
+		ctx, cancel := context.WithTimeout(ctx, flightTimeout)
 		defer cancel()
 		return fetch(ctx)
-	})
-	select {
-	case r := <-ch:
-		if r.Err != nil {
-			return zero, r.Err
-		}
-		return r.Val.(T), nil
-	case <-ctx.Done():
-		return zero, ctx.Err()
-	}
+	}, nil)
 }
