@@ -58,8 +58,9 @@ type AuditMetrics interface {
 
 // LoopOptions configure the continuous audit.
 type LoopOptions struct {
-	// Reader lists the workloads: the manager's cache, so that a round
-	// costs the API server nothing. Required.
+	// Reader lists the workloads, a page at a time: the manager's API
+	// reader (the cache cannot page, and caching every Pod would cost
+	// each replica more than a paged list each interval). Required.
 	Reader client.Reader
 	// Writer writes PolicyReports: a client that reads unstructured
 	// objects from the API server, not from a cache (the manager's client
@@ -69,12 +70,11 @@ type LoopOptions struct {
 	Checker Checker
 	Placer  Placer
 	// Interval is the time between the starts of two rounds; a round
-	// that takes longer delays the next. It also bounds a round's List:
-	// a cache whose informer cannot sync (the role may not watch a kind)
-	// blocks it. It must be positive.
+	// that takes longer delays the next. It also bounds a round's List.
+	// It must be positive.
 	Interval time.Duration
-	// Recorder emits the Events (mgr.GetEventRecorder("ecr-preflight"):
-	// events.k8s.io/v1 Events, which kubectl get events shows too).
+	// Recorder emits the Events: an EventWriter, which writes each as a
+	// new events.k8s.io/v1 Event (kubectl get events shows them too).
 	// Required.
 	Recorder EventRecorder
 	// Metrics, if set, gets every round's report.
@@ -209,9 +209,8 @@ func (l *Loop) Start(ctx context.Context) error {
 func (l *Loop) round(ctx context.Context) {
 	log := l.o.Logger
 	began := l.o.Now()
-	// The cache blocks a List until its informer syncs, which a kind the
-	// role may not watch never does: bound it, so that the log says so
-	// each round instead of the audit stopping silently.
+	// A slow API server must not hold the audit forever: a round's List
+	// gets at most an interval, and the log says when it ran out.
 	listCtx, cancel := context.WithTimeout(ctx, l.o.Interval)
 	targets, err := List(listCtx, l.o.Reader, ListOptions{})
 	cancel()

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -204,7 +205,13 @@ func WritePolicyReports(ctx context.Context, c client.Client, r Report) (install
 		// Kept even if it cannot be written now: the namespace still has
 		// workloads, so its last report is not stale.
 		current[u.GetNamespace()] = true
-		if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(policyFieldManager), client.ForceOwnership); err != nil {
+		err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(policyFieldManager), client.ForceOwnership)
+		switch {
+		case err == nil:
+		case apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause):
+			// The namespace is going away with its workloads and reports:
+			// nothing to write there, and no failure.
+		default:
 			errs = append(errs, fmt.Errorf("applying PolicyReport %s/%s: %w", u.GetNamespace(), u.GetName(), err))
 		}
 	}

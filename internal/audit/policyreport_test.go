@@ -1,9 +1,18 @@
 package audit
 
 import (
+	"context"
 	"reflect"
 	"testing"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	"github.com/ecr-preflight/ecr-preflight/internal/preflight"
 )
@@ -138,5 +147,43 @@ func TestPolicyReportsPerNamespace(t *testing.T) {
 	}
 	if got := PolicyReports(Report{}); len(got) != 0 {
 		t.Errorf("a report without items gives %d PolicyReports, want none", len(got))
+	}
+}
+
+// TestWritePolicyReportsSkipsTerminatingNamespaces: a namespace being
+// deleted refuses new objects; its report is skipped, not a failure, and
+// the other namespaces' reports are written.
+func TestWritePolicyReportsSkipsTerminatingNamespaces(t *testing.T) {
+	terminating := &apierrors.StatusError{ErrStatus: metav1.Status{
+		Status: metav1.StatusFailure, Reason: metav1.StatusReasonForbidden, Code: 403,
+		Message: `unable to create new content in namespace gone because it is being terminated`,
+		Details: &metav1.StatusDetails{Causes: []metav1.StatusCause{{Type: corev1.NamespaceTerminatingCause}}},
+	}}
+	var applied []string
+	c := fake.NewClientBuilder().WithInterceptorFuncs(interceptor.Funcs{
+		List: func(context.Context, client.WithWatch, client.ObjectList, ...client.ListOption) error { return nil },
+		Apply: func(_ context.Context, _ client.WithWatch, obj runtime.ApplyConfiguration, _ ...client.ApplyOption) error {
+			u, ok := obj.(interface{ GetNamespace() string })
+			if !ok {
+				t.Fatalf("applied a %T", obj)
+			}
+			ns := u.GetNamespace()
+			if ns == "gone" {
+				return terminating
+			}
+			applied = append(applied, ns)
+			return nil
+		},
+	}).Build()
+	item := func(ns string) Item {
+		return Item{Workload: Workload{Kind: "Deployment", APIVersion: "apps/v1", Namespace: ns, Name: "web"},
+			Container: "app", Image: "x", Verdict: preflight.VerdictPullable}
+	}
+	installed, err := WritePolicyReports(context.Background(), c, Build(time.Now(), []Item{item("gone"), item("shop")}))
+	if !installed || err != nil {
+		t.Fatalf("installed %v, err %v; want the terminating namespace skipped", installed, err)
+	}
+	if len(applied) != 1 || applied[0] != "shop" {
+		t.Errorf("applied %v, want shop", applied)
 	}
 }

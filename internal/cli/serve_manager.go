@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"os"
 	"slices"
 	"time"
 
@@ -229,7 +230,10 @@ func addAudit(mgr manager.Manager, o *ServeOptions, wopts webhook.Options, reg r
 		// memory than the audit saves.
 		Reader: mgr.GetAPIReader(), Writer: mgr.GetClient(),
 		Checker: checker, Placer: wopts.Pools,
-		Interval: o.AuditInterval, Recorder: mgr.GetEventRecorder("ecr-preflight"),
+		Interval: o.AuditInterval,
+		Recorder: audit.NewEventWriter(mgr.GetClient(), os.Getenv("POD_NAME"), func(err error) {
+			log.Error(err, "writing an audit event")
+		}),
 		Metrics: rec, PolicyReports: o.AuditPolicyReports, Logger: log,
 	})
 	if err != nil {
