@@ -179,8 +179,12 @@ func findingWarning(containers []string, image string, against bool, f preflight
 	switch {
 	case f.Code == preflight.CodePlatformNotAvailable && !against && pool != "":
 		verb, pool = "will not pull on some nodes of "+pool, ""
+	case f.Code == preflight.CodeImageExpiring && f.Lifecycle != nil && f.Lifecycle.Action == "transition":
+		verb = "will be archived by a lifecycle rule"
 	case f.Code == preflight.CodeImageExpiring:
 		verb = "will be removed by a lifecycle rule"
+	case f.Code == preflight.CodeImageExpired && f.Lifecycle != nil && f.Lifecycle.Action == "transition":
+		verb = "is being archived by a lifecycle rule"
 	case f.Code == preflight.CodeImageExpired:
 		verb = "is being removed by a lifecycle rule"
 	case !against:

@@ -18,7 +18,8 @@ import (
 //     the most severe of its findings; its Items are the containers with
 //     such a finding, each carrying only the findings of that code (the
 //     whole answer is in Report.Items). Problems are sorted errors first,
-//     then by the number of workloads (most first), then by code.
+//     then by urgency (ImageExpired before other warnings, ImageExpiring
+//     last), then by the number of workloads (most first), then by code.
 //   - Items are all of items, sorted by namespace, kind, name and
 //     container (then image, so equal keys keep one order); a nil Findings
 //     becomes empty, so JSON shows [].
@@ -66,13 +67,7 @@ func Build(generatedAt time.Time, items []Item) Report {
 	for _, code := range codes {
 		r.Problems = append(r.Problems, groups[code].done())
 	}
-	slices.SortFunc(r.Problems, func(a, b Problem) int {
-		return cmp.Or(
-			cmp.Compare(severityRank(b.Severity), severityRank(a.Severity)),
-			cmp.Compare(b.Workloads, a.Workloads),
-			cmp.Compare(a.Code, b.Code),
-		)
-	})
+	slices.SortFunc(r.Problems, compareProblems)
 	return r
 }
 

@@ -137,8 +137,13 @@ type workloadState struct {
 	// failing are the containers whose image did not pull, sorted; empty
 	// when none did.
 	failing []string
-	// expiring: a lifecycle rule selects, or will soon select, an image.
-	expiring bool
+	// failingWhy is what failed and why ("app=ImageNotFound;..."): a
+	// change of cause, or another container failing, is a new Event.
+	failingWhy string
+	// expiring is which containers a lifecycle rule threatens and how
+	// ("app=ImageExpiring;..."), "" when none: ImageExpiring turning into
+	// ImageExpired is a new Event.
+	expiring string
 }
 
 // NewLoop checks o and returns the loop; Start runs it.
@@ -276,7 +281,7 @@ func (l *Loop) emitEvents(r Report, complete bool) {
 		seen[key] = true
 		old := l.states[key]
 		next := l.transition(w, old, items)
-		if next.failing == nil && !next.expiring {
+		if next.failing == nil && next.expiring == "" {
 			delete(l.states, key)
 		} else {
 			l.states[key] = next
@@ -314,27 +319,50 @@ func (l *Loop) transition(w Workload, old workloadState, items []Item) workloadS
 	next := old
 	switch {
 	case len(failing) > 0:
-		if len(old.failing) == 0 {
+		why := causes(failing, isFailure)
+		if why != old.failingWhy {
 			l.o.Recorder.Eventf(ref, nil, corev1.EventTypeWarning, ReasonImageNotPullable, eventAction, "%s", notPullableMessage(failing))
 		}
-		next.failing = containerNames(failing)
+		next.failing, next.failingWhy = containerNames(failing), why
 	case unknown:
 		// Keep the state: the unknown container may still fail.
 	case len(old.failing) > 0:
 		l.o.Recorder.Eventf(ref, nil, corev1.EventTypeNormal, ReasonImagePullable, eventAction, "%s", pullableMessage(old.failing, items))
-		next.failing = nil
+		next.failing, next.failingWhy = nil, ""
 	}
 	switch {
 	case len(expiring) > 0:
-		if !old.expiring {
+		why := causes(expiring, isExpiry)
+		if why != old.expiring {
 			l.o.Recorder.Eventf(ref, nil, corev1.EventTypeWarning, ReasonImageExpiring, eventAction, "%s", expiringMessage(expiring))
 		}
-		next.expiring = true
+		next.expiring = why
 	case !unknown:
-		next.expiring = false
+		next.expiring = ""
 	}
 	return next
 }
+
+// causes is "container=Code,Code;..." for the findings of items that
+// match: what an Event is about, to tell a new cause from a repeat.
+func causes(items []Item, match func(preflight.Finding) bool) string {
+	var parts []string
+	for _, it := range items {
+		var codes []string
+		for _, f := range it.Findings {
+			if match(f) && !slices.Contains(codes, string(f.Code)) {
+				codes = append(codes, string(f.Code))
+			}
+		}
+		slices.Sort(codes)
+		parts = append(parts, it.Container+"="+strings.Join(codes, ","))
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ";")
+}
+
+// isFailure: an error finding, one that stops a pull.
+func isFailure(f preflight.Finding) bool { return f.Severity == preflight.SeverityError }
 
 // workloadItems yields the items of each workload in turn: Report.Items
 // are sorted by namespace, kind and name, so a workload's are adjacent.

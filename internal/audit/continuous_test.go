@@ -187,8 +187,12 @@ func TestLoopEmitsEventsOnChangesOnly(t *testing.T) {
 		{"it stays not pullable: no new Event", func() {}, nil},
 		{"its lookups fail: unknown says nothing", func() { checker.set(webImage, preflight.VerdictUnknown, lookup) }, nil},
 		{"it is not pullable again: no new Event, unknown was no recovery", func() { checker.set(webImage, preflight.VerdictNotPullable, denied) }, nil},
-		{"web's second image becomes partly pullable too: web already warned", func() { checker.set(apiImage, preflight.VerdictPartlyPullable, denied) },
-			[]string{`Warning ImageNotPullable container "c0" image ` + apiImage + `: RepositoryPolicyDenies (statement "new policy")`}},
+		{"web's second image becomes partly pullable too: a new Warning on web names both", func() { checker.set(apiImage, preflight.VerdictPartlyPullable, denied) },
+			[]string{
+				`Warning ImageNotPullable container "c0" image ` + apiImage + `: RepositoryPolicyDenies (statement "new policy")`,
+				`Warning ImageNotPullable container "c0" image ` + webImage + `: RepositoryPolicyDenies (statement "new policy"); container "c1" image ` + apiImage + `: RepositoryPolicyDenies (statement "new policy")`,
+			}},
+		{"the same failures again: no new Event", func() {}, nil},
 		{"both recover: one Normal on each workload", func() {
 			checker.set(webImage, preflight.VerdictPullable)
 			checker.set(apiImage, preflight.VerdictPullable)
@@ -207,6 +211,16 @@ func TestLoopEmitsEventsOnChangesOnly(t *testing.T) {
 		{"the rule selects it again: a new Warning", func() {
 			checker.set(webImage, preflight.VerdictPullable, preflight.Finding{Code: preflight.CodeImageExpired, Severity: preflight.SeverityWarning, Message: "rule 2 already selects the image"})
 		}, []string{`Warning ImageExpiring container "c0" image ` + webImage + `: ImageExpired (rule 2 already selects the image)`}},
+		{"ImageExpired turns back into ImageExpiring (the rule changed): a new Warning", func() { checker.set(webImage, preflight.VerdictPullable, expiry) },
+			[]string{`Warning ImageExpiring container "c0" image ` + webImage + `: ImageExpiring (` + expiry.Message + `)`}},
+		{"ImageExpiring turns into ImageExpired: a new Warning, the more urgent one", func() {
+			checker.set(webImage, preflight.VerdictPullable, preflight.Finding{Code: preflight.CodeImageExpired, Severity: preflight.SeverityWarning, Message: "rule 2 already selects the image"})
+		}, []string{`Warning ImageExpiring container "c0" image ` + webImage + `: ImageExpired (rule 2 already selects the image)`}},
+		{"the image is deleted: not pullable", func() {
+			checker.set(webImage, preflight.VerdictNotPullable, preflight.Finding{Code: preflight.CodeImageNotFound, Severity: preflight.SeverityError, Message: "tag 1.0 does not exist"})
+		}, []string{`Warning ImageNotPullable container "c0" image ` + webImage + `: ImageNotFound`}},
+		{"pushed again, now denied: the new cause is a new Warning", func() { checker.set(webImage, preflight.VerdictNotPullable, denied) },
+			[]string{`Warning ImageNotPullable container "c0" image ` + webImage + `: RepositoryPolicyDenies (statement "new policy")`}},
 	}
 	for _, s := range steps {
 		s.change()

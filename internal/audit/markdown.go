@@ -8,12 +8,21 @@ import (
 )
 
 // writeMarkdown renders r as GitHub-flavored Markdown for tickets and pull
-// requests: a "## ecr-preflight audit" heading and the summary, then a
-// "###" section per problem with what the code means, a table of the
-// containers with their findings' messages, and the fixes as a list.
+// requests: a "## ecr-preflight audit" heading, a warning alert listing
+// r.Incomplete when there is any, and the summary, then a "###" section
+// per problem with what the code means, a table of the containers with
+// their findings' messages in full, and the fixes as a list.
 func writeMarkdown(b *bytes.Buffer, r Report) error {
-	fmt.Fprintf(b, "## ecr-preflight audit\n\n%s (generated %s).\n",
-		mdEscape(summaryLine(r.Summary)), r.GeneratedAt.UTC().Format(time.RFC3339))
+	fmt.Fprint(b, "## ecr-preflight audit\n")
+	if len(r.Incomplete) > 0 {
+		// A GitHub alert; elsewhere a block quote whose first line reads
+		// "[!WARNING]", which still says it.
+		fmt.Fprint(b, "\n> [!WARNING]\n> The audit is incomplete; this report covers all but what could not be listed or checked:\n>\n")
+		for _, what := range r.Incomplete {
+			fmt.Fprintf(b, "> - %s\n", mdEscape(what))
+		}
+	}
+	fmt.Fprintf(b, "\n%s (generated %s).\n", mdEscape(summaryLine(r.Summary)), r.GeneratedAt.UTC().Format(time.RFC3339))
 	if len(r.Problems) == 0 {
 		fmt.Fprint(b, "\nNo problems found.\n")
 		return nil

@@ -2,15 +2,18 @@ package audit
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
 	"slices"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/ecr-preflight/ecr-preflight/internal/lifecycle"
 	"github.com/ecr-preflight/ecr-preflight/internal/preflight"
 )
 
@@ -39,11 +42,11 @@ func Formats() []Format {
 	return []Format{FormatTable, FormatJSON, FormatMarkdown, FormatJUnit, FormatSARIF}
 }
 
-// ParseFormat returns the Format named s (exactly as a Format constant
-// spells it), or an error naming the formats there are.
+// ParseFormat returns the Format named s, in any case ("json", "JSON"),
+// or an error naming the formats there are.
 func ParseFormat(s string) (Format, error) {
 	for _, f := range Formats() {
-		if string(f) == s {
+		if strings.EqualFold(string(f), s) {
 			return f, nil
 		}
 	}
@@ -51,9 +54,13 @@ func ParseFormat(s string) (Format, error) {
 }
 
 // Write renders r in format f to w. The output depends only on r: it is
-// sorted throughout and names no time but r.GeneratedAt. It fails on an
-// unknown format or when w fails.
+// sorted throughout (r.Problems in the order of compareProblems, whatever
+// order they come in) and names no time but r.GeneratedAt. Every format
+// says when r.Incomplete is not empty. It fails on an unknown format or
+// when w fails.
 func Write(w io.Writer, f Format, r Report) error {
+	r.Problems = slices.Clone(r.Problems)
+	slices.SortStableFunc(r.Problems, compareProblems)
 	var b bytes.Buffer
 	var err error
 	switch f {
@@ -90,6 +97,33 @@ func encodeJSON(b *bytes.Buffer, v any) error {
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
+}
+
+// compareProblems orders problems most urgent first: errors before
+// warnings, then by urgencyRank, then by the number of workloads (most
+// first), then by code.
+func compareProblems(a, b Problem) int {
+	return cmp.Or(
+		cmp.Compare(severityRank(b.Severity), severityRank(a.Severity)),
+		cmp.Compare(urgencyRank(b.Code), urgencyRank(a.Code)),
+		cmp.Compare(b.Workloads, a.Workloads),
+		cmp.Compare(a.Code, b.Code),
+	)
+}
+
+// urgencyRank orders codes within a severity. Lifecycle warnings are
+// about the future, at two distances: ImageExpired (ECR removes or
+// archives the image within about a day, and the next pull fails) comes
+// before every other warning, ImageExpiring (within the warning window;
+// the image pulls today) after them.
+func urgencyRank(c preflight.Code) int {
+	switch c {
+	case preflight.CodeImageExpired:
+		return 1
+	case preflight.CodeImageExpiring:
+		return -1
+	}
+	return 0
 }
 
 // verdictOrder is the order the summary counts verdicts in: what fails
@@ -146,10 +180,14 @@ func qualifiedName(w Workload) string { return w.Namespace + "/" + w.Kind + "/" 
 const detailMax = 60
 
 // detail says briefly which of a problem's findings a row is: its pool,
-// role, statement and platforms, or else the start of its message. The
-// problem's heading names the code; its fixes follow the table.
+// role, statement and platforms, the lifecycle rule and when it acts, or
+// else the start of its message. The problem's heading names the code;
+// its fixes follow the table.
 func detail(f preflight.Finding, problem preflight.Severity) string {
 	var parts []string
+	if f.Lifecycle != nil {
+		parts = append(parts, lifecycleDetail(f.Code, *f.Lifecycle))
+	}
 	if f.Pool != nil {
 		parts = append(parts, "pool "+f.Pool.Name)
 	}
@@ -171,6 +209,29 @@ func detail(f preflight.Finding, problem preflight.Severity) string {
 		parts = append([]string{string(f.Severity)}, parts...)
 	}
 	return clip(strings.Join(parts, ", "), detailMax)
+}
+
+// lifecycleDetail is which lifecycle rule acts on an image, and when:
+// "rule 2, on 2026-12-03" (an age rule, the UTC date), "rule 1, after the
+// next push" or "rule 1, after 3 more pushes" (imageCountMoreThan),
+// "rule 3, selected now" (ImageExpired). A transition rule is "rule 2
+// (archive)": it archives rather than expires.
+func lifecycleDetail(code preflight.Code, l preflight.LifecycleRef) string {
+	rule := fmt.Sprintf("rule %d", l.Priority)
+	if l.Action == string(lifecycle.ActionTransition) {
+		rule += " (archive)"
+	}
+	switch {
+	case code == preflight.CodeImageExpired:
+		return rule + ", selected now"
+	case l.At != nil:
+		return rule + ", on " + l.At.UTC().Format(time.DateOnly)
+	case l.AfterPushes == 1:
+		return rule + ", after the next push"
+	case l.AfterPushes > 1:
+		return fmt.Sprintf("%s, after %d more pushes", rule, l.AfterPushes)
+	}
+	return rule
 }
 
 // fixes are the distinct fixes of items' findings, in order of first

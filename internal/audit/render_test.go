@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -48,13 +49,51 @@ var toolsDenied = preflight.Finding{
 	Command:    []string{"aws", "ecr", "set-repository-policy", "--repository-name", "base/tools", "--region", "eu-west-1"},
 }
 
+// expiresAt is when fixture's age rule archives ops/backup:1.2.
+var expiresAt = time.Date(2025, 3, 18, 0, 0, 0, 0, time.UTC)
+
+// lifecycleFinding is a lifecycle warning of rule priority for repo.
+func lifecycleFinding(code preflight.Code, repo string, ref preflight.LifecycleRef, message string) preflight.Finding {
+	return preflight.Finding{
+		Code: code, Severity: preflight.SeverityWarning,
+		Repository: &preflight.RepositoryRef{Name: repo, Account: "111122223333", Region: "eu-west-1"},
+		Lifecycle:  &ref,
+		Message:    message,
+		Fix: fmt.Sprintf("pin the workload to an image the rule keeps, or change lifecycle rule %d so that it keeps this one (aws ecr get-lifecycle-policy --repository-name %s)",
+			ref.Priority, repo),
+	}
+}
+
 // fixtureItems has every shape a report shows, deliberately out of order:
 // an error, warnings, an info-only (skipped) image, a partly-pullable image
 // with pools and a warning among errors of one code, two workloads sharing
 // an image and a finding, one container in two problems, a clean workload,
-// a nil Findings, and text that needs escaping.
+// a nil Findings, text that needs escaping, and lifecycle warnings of both
+// codes, ImageExpiring on more workloads than ImageExpired (so that only
+// urgency puts ImageExpired first).
 func fixtureItems() []Item {
 	return []Item{
+		{
+			Workload: workload("ops", "Deployment", "backup"), Container: "backup",
+			Image: registry + "/ops/backup:1.2", Verdict: preflight.VerdictPullable,
+			Findings: []preflight.Finding{lifecycleFinding(preflight.CodeImageExpiring, "ops/backup",
+				preflight.LifecycleRef{Priority: 2, Action: "transition", At: &expiresAt},
+				"lifecycle rule 2 of repository ops/backup will archive the image on 2025-03-18 00:00 UTC (30 days since it was pushed)")},
+		},
+		{
+			Workload: workload("shop", "StatefulSet", "db"), Container: "metrics",
+			Image: registry + "/base/exporter:0.9", Verdict: preflight.VerdictPullable,
+			Findings: []preflight.Finding{lifecycleFinding(preflight.CodeImageExpiring, "base/exporter",
+				preflight.LifecycleRef{Priority: 1, Action: "expire", AfterPushes: 1},
+				"lifecycle rule 1 of repository base/exporter keeps the newest 5 images it selects: the next push it matches will expire this one")},
+		},
+		{
+			Workload: workload("ops", "CronJob", "report"), Container: "report",
+			Image: registry + "/ops/report:2024.11", Verdict: preflight.VerdictPullable,
+			Findings: []preflight.Finding{lifecycleFinding(preflight.CodeImageExpired, "ops/report",
+				preflight.LifecycleRef{Priority: 3, Action: "expire"},
+				"lifecycle rule 3 of repository ops/report already selects the image: ECR will expire it shortly (usually within 24 hours)")},
+		},
 		{
 			Workload: workload("shop", "StatefulSet", "db"), Container: "postgres",
 			Image: registry + "/base/postgres:16", Verdict: preflight.VerdictPullable,
@@ -146,7 +185,18 @@ func fixtureItems() []Item {
 	}
 }
 
-func fixtureReport() Report { return Build(generatedAt, fixtureItems()) }
+// fixtureIncomplete is what the fixture audit could not list or check; the
+// second has text that needs escaping.
+var fixtureIncomplete = []string{
+	`listing CronJobs: cronjobs.batch is forbidden: User "system:serviceaccount:ecr-preflight:audit" cannot list resource "cronjobs"`,
+	"node pools: eks:ListNodegroups <cluster|prod> & more: AccessDeniedException\nsecond line",
+}
+
+func fixtureReport() Report {
+	r := Build(generatedAt, fixtureItems())
+	r.Incomplete = fixtureIncomplete
+	return r
+}
 
 // TestGolden renders the fixture in every format and compares it with
 // testdata/report.*; go test -run TestGolden -update rewrites them.
@@ -197,6 +247,8 @@ func TestWriteIsDeterministic(t *testing.T) {
 	}
 }
 
+// TestJSONIsTheReport: the JSON reads back as the report, its problems in
+// the order Write puts them in.
 func TestJSONIsTheReport(t *testing.T) {
 	r := fixtureReport()
 	var out bytes.Buffer
@@ -207,8 +259,101 @@ func TestJSONIsTheReport(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &back); err != nil {
 		t.Fatalf("not JSON: %v", err)
 	}
-	if !reflect.DeepEqual(back, r) {
-		t.Errorf("the JSON does not round-trip to the report:\n got %+v\nwant %+v", back, r)
+	want := r
+	want.Problems = slices.Clone(r.Problems)
+	slices.SortStableFunc(want.Problems, compareProblems)
+	if !reflect.DeepEqual(back, want) {
+		t.Errorf("the JSON does not round-trip to the report:\n got %+v\nwant %+v", back, want)
+	}
+}
+
+// TestWriteOrdersProblemsByUrgency: ImageExpired comes first among the
+// warnings and ImageExpiring last, whatever the number of workloads; the
+// caller's report keeps its order.
+func TestWriteOrdersProblemsByUrgency(t *testing.T) {
+	warn := func(c preflight.Code) preflight.Finding { return finding(c, preflight.SeverityWarning) }
+	r := Build(generatedAt, []Item{
+		item("a", "Pod", "p1", "c", "i1", preflight.VerdictPullable, warn(preflight.CodeImageExpiring)),
+		item("a", "Pod", "p2", "c", "i2", preflight.VerdictPullable, warn(preflight.CodeImageExpiring)),
+		item("a", "Pod", "p3", "c", "i3", preflight.VerdictPullable, warn(preflight.CodeImageExpiring)),
+		item("a", "Pod", "p4", "c", "i4", preflight.VerdictUnknown, warn(preflight.CodeLookupFailed)),
+		item("a", "Pod", "p5", "c", "i5", preflight.VerdictUnknown, warn(preflight.CodeUndetermined)),
+		item("a", "Pod", "p6", "c", "i6", preflight.VerdictUnknown, warn(preflight.CodeUndetermined)),
+		item("a", "Pod", "p7", "c", "i7", preflight.VerdictPullable, warn(preflight.CodeImageExpired)),
+		item("a", "Pod", "p8", "c", "i8", preflight.VerdictNotPullable, finding(preflight.CodeImageNotFound, preflight.SeverityError)),
+	})
+	before := slices.Clone(r.Problems)
+	var out bytes.Buffer
+	if err := Write(&out, FormatTable, r); err != nil {
+		t.Fatal(err)
+	}
+	var headings []string
+	for line := range strings.Lines(out.String()) {
+		if code, _, ok := strings.Cut(line, " ("); ok && !strings.HasPrefix(line, " ") && strings.Contains(line, "):") {
+			headings = append(headings, code)
+		}
+	}
+	want := []string{"ImageNotFound", "ImageExpired", "Undetermined", "LookupFailed", "ImageExpiring"}
+	if !slices.Equal(headings, want) {
+		t.Errorf("problems in the order %v, want %v", headings, want)
+	}
+	if !reflect.DeepEqual(r.Problems, before) {
+		t.Error("Write reordered the caller's problems")
+	}
+}
+
+// TestIncompleteInEveryFormat: each format says when the audit was
+// incomplete, with what could not be listed or checked, and says nothing
+// of it otherwise.
+func TestIncompleteInEveryFormat(t *testing.T) {
+	const what = "listing CronJobs: forbidden"
+	tests := map[string]struct {
+		format Format
+		// incomplete must be in the output of an incomplete audit;
+		// complete must be in a complete audit's output instead.
+		incomplete, complete string
+	}{
+		"the table starts with a warning line": {
+			FormatTable, "warning: audit incomplete: " + what + "\n\n1 workload", "",
+		},
+		"Markdown has a warning alert before the summary": {
+			FormatMarkdown, "## ecr-preflight audit\n\n> [!WARNING]\n> The audit is incomplete", "",
+		},
+		"JSON has the field": {
+			FormatJSON, `"incomplete": [` + "\n" + `    "` + what + `"`, "",
+		},
+		"JUnit has a testcase in error": {
+			FormatJUnit, `<error message="audit incomplete: ` + what + `" type="AuditIncomplete">`, "",
+		},
+		"SARIF's invocation did not succeed, with a notification": {
+			FormatSARIF, `"executionSuccessful": false,` + "\n" + `          "endTimeUtc": "2025-03-14T08:26:53Z",` + "\n" +
+				`          "toolExecutionNotifications": [` + "\n" + `            {` + "\n" + `              "level": "error",` + "\n" +
+				`              "message": {` + "\n" + `                "text": "audit incomplete: ` + what + `"`,
+			`"executionSuccessful": true,`,
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			r := Build(generatedAt, []Item{item("a", "Pod", "p", "c", "i", preflight.VerdictPullable)})
+			var complete bytes.Buffer
+			if err := Write(&complete, tc.format, r); err != nil {
+				t.Fatal(err)
+			}
+			r.Incomplete = []string{what}
+			var incomplete bytes.Buffer
+			if err := Write(&incomplete, tc.format, r); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(incomplete.String(), tc.incomplete) {
+				t.Errorf("an incomplete audit's output lacks %q:\n%s", tc.incomplete, incomplete.String())
+			}
+			if strings.Contains(complete.String(), what) || strings.Contains(strings.ToLower(complete.String()), "incomplete") {
+				t.Errorf("a complete audit's output says it is incomplete:\n%s", complete.String())
+			}
+			if !strings.Contains(complete.String(), tc.complete) {
+				t.Errorf("a complete audit's output lacks %q:\n%s", tc.complete, complete.String())
+			}
+		})
 	}
 }
 
@@ -244,7 +389,12 @@ func TestParseFormat(t *testing.T) {
 			t.Errorf("ParseFormat(%q) = %q, %v", f, got, err)
 		}
 	}
-	for _, bad := range []string{"", "text", "JSON", "xml"} {
+	for in, want := range map[string]Format{"JSON": FormatJSON, "Markdown": FormatMarkdown, "SARIF": FormatSARIF, "jUnit": FormatJUnit} {
+		if got, err := ParseFormat(in); err != nil || got != want {
+			t.Errorf("ParseFormat(%q) = %q, %v, want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "text", "xml", " json"} {
 		if _, err := ParseFormat(bad); err == nil || !strings.Contains(err.Error(), "table, json, markdown, junit or sarif") {
 			t.Errorf("ParseFormat(%q): error %v, want one naming the formats", bad, err)
 		}
@@ -298,6 +448,36 @@ func TestDetail(t *testing.T) {
 		"cuts a long message on a rune boundary": {
 			preflight.Finding{Severity: preflight.SeverityWarning, Message: strings.Repeat("é", 40)},
 			preflight.SeverityWarning, strings.Repeat("é", 28) + "...",
+		},
+		"an age rule's date": {
+			preflight.Finding{Code: preflight.CodeImageExpiring, Severity: preflight.SeverityWarning, Message: "long",
+				Lifecycle: &preflight.LifecycleRef{Priority: 2, Action: "expire", At: &expiresAt}},
+			preflight.SeverityWarning, "rule 2, on 2025-03-18",
+		},
+		"the date in UTC": {
+			preflight.Finding{Code: preflight.CodeImageExpiring, Severity: preflight.SeverityWarning, Message: "long",
+				Lifecycle: &preflight.LifecycleRef{Priority: 2, Action: "expire", At: new(time.Date(2025, 3, 18, 0, 30, 0, 0, time.FixedZone("CET", 3600)))}},
+			preflight.SeverityWarning, "rule 2, on 2025-03-17",
+		},
+		"a transition rule archives": {
+			preflight.Finding{Code: preflight.CodeImageExpiring, Severity: preflight.SeverityWarning, Message: "long",
+				Lifecycle: &preflight.LifecycleRef{Priority: 4, Action: "transition", At: &expiresAt}},
+			preflight.SeverityWarning, "rule 4 (archive), on 2025-03-18",
+		},
+		"a count rule's next push": {
+			preflight.Finding{Code: preflight.CodeImageExpiring, Severity: preflight.SeverityWarning, Message: "long",
+				Lifecycle: &preflight.LifecycleRef{Priority: 1, Action: "expire", AfterPushes: 1}},
+			preflight.SeverityWarning, "rule 1, after the next push",
+		},
+		"a count rule's pushes": {
+			preflight.Finding{Code: preflight.CodeImageExpiring, Severity: preflight.SeverityWarning, Message: "long",
+				Lifecycle: &preflight.LifecycleRef{Priority: 1, Action: "expire", AfterPushes: 3}},
+			preflight.SeverityWarning, "rule 1, after 3 more pushes",
+		},
+		"a rule that already selects the image": {
+			preflight.Finding{Code: preflight.CodeImageExpired, Severity: preflight.SeverityWarning, Message: "long",
+				Lifecycle: &preflight.LifecycleRef{Priority: 3, Action: "expire"}},
+			preflight.SeverityWarning, "rule 3, selected now",
 		},
 		"keeps a message on one line": {
 			preflight.Finding{Severity: preflight.SeverityWarning, Message: "a\tb\nc"},

@@ -68,8 +68,13 @@ type Report struct {
 	// GeneratedAt is when the audit ran (UTC).
 	GeneratedAt time.Time `json:"generatedAt"`
 	Summary     Summary   `json:"summary"`
+	// Incomplete is what could not be listed or checked, one line each
+	// ("listing CronJobs: forbidden", "node pools: eks:ListNodegroups:
+	// AccessDeniedException"); the report covers the rest. Empty when the
+	// audit saw everything.
+	Incomplete []string `json:"incomplete,omitempty"`
 	// Problems are grouped by finding code, most severe first, then by
-	// how many workloads they touch. Info findings (Skipped) are not
+	// urgency, then by how many workloads they touch. Info findings (Skipped) are not
 	// problems.
 	Problems []Problem `json:"problems"`
 	// Items are every container audited, sorted by namespace, kind, name

@@ -63,9 +63,10 @@ type Options struct {
 // items with a LookupFailed finding; the run goes on. A Checker that
 // panics or answers short leaves its images unknown the same way.
 //
-// When ctx ends, Run stops starting checks and returns the report of the
-// containers answered so far with ctx.Err(); answers that arrive after the
-// end are dropped, since they may have been cut short. It returns an error
+// When ctx ends, Run stops starting checks and returns the report with
+// ctx.Err(): the containers not answered by then are unknown ("not
+// checked: the audit ran out of time"); answers that arrive after the end
+// are dropped, since they may have been cut short. It returns an error
 // without running when Checker or Placer is nil.
 func Run(ctx context.Context, targets []Target, o Options) (Report, error) {
 	if o.Checker == nil || o.Placer == nil {
@@ -83,12 +84,19 @@ func Run(ctx context.Context, targets []Target, o Options) (Report, error) {
 		err = checkGroups(ctx, groups, o)
 	}
 
+	// What was not answered when ctx ended is unknown, never left out: a
+	// report of only what was checked would read as clean.
+	late := unknownResult("not checked: the audit ran out of time", "give the audit more time (--timeout) or more AWS calls per second")
 	var items []Item
 	for i, t := range targets {
 		for _, c := range t.Containers {
 			r, ok := placed[i].answer(c.Image)
 			if !ok {
-				continue
+				if err == nil {
+					continue
+				}
+				r = *late
+				r.Image = c.Image
 			}
 			items = append(items, Item{
 				Workload: t.Workload, Container: c.Name, Image: c.Image,

@@ -345,16 +345,19 @@ func (short) CheckPools(_ context.Context, images []string, pl nodepools.Placeme
 }
 
 func TestRunCancelled(t *testing.T) {
-	t.Run("before it starts: nothing is checked", func(t *testing.T) {
+	t.Run("before it starts: nothing is checked, every container unknown", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		checker := &fakeChecker{}
 		r, err := run(t, ctx, []Target{target("a", "web", "app:1")}, Options{Checker: checker})
-		if !errors.Is(err, context.Canceled) || len(r.Items) != 0 || len(checker.Calls()) != 0 {
-			t.Errorf("Run = %d items, %d calls, %v; want nothing, context.Canceled", len(r.Items), len(checker.Calls()), err)
+		if !errors.Is(err, context.Canceled) || len(checker.Calls()) != 0 {
+			t.Errorf("Run = %d calls, %v; want none, context.Canceled", len(checker.Calls()), err)
+		}
+		if got, want := itemKeys(r), []string{"a/web/c0 app:1 unknown "}; !slices.Equal(got, want) {
+			t.Errorf("items = %q, want %q: a container not checked is unknown, never left out", got, want)
 		}
 	})
-	t.Run("midway: what was answered before is kept, no new check starts", func(t *testing.T) {
+	t.Run("midway: what was answered before is kept, the rest unknown, no new check starts", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		// Three placements, one check each, one at a time; the second
@@ -372,7 +375,8 @@ func TestRunCancelled(t *testing.T) {
 		if n := len(checker.Calls()); n != 2 {
 			t.Errorf("%d checks, want 2", n)
 		}
-		if got, want := itemKeys(r), []string{"a/web/c0 app:1 pullable " + roleFor("a")}; !slices.Equal(got, want) {
+		want := []string{"a/web/c0 app:1 pullable " + roleFor("a"), "b/web/c0 app:1 unknown ", "c/web/c0 app:1 unknown "}
+		if got := itemKeys(r); !slices.Equal(got, want) {
 			t.Errorf("items = %q, want %q", got, want)
 		}
 	})

@@ -10,6 +10,8 @@ import (
 
 // writeTable renders r for people:
 //
+//	warning: audit incomplete: listing CronJobs: forbidden
+//
 //	3 workloads, 4 containers, 2 images: 1 not pullable, 3 pullable
 //
 //	ImageNotFound (error): 1 workload, 1 container, 1 image
@@ -17,9 +19,17 @@ import (
 //	  shop       Deployment/web  web        …/web:2 tag 2 does not exist in …
 //	  fix: push the image, or fix the reference (aws ecr describe-images …)
 //
-// or "No problems found" after the summary. Every cell is one line; the
-// other formats have every reference and message in full.
+// or "No problems found" after the summary. A warning line for each of
+// r.Incomplete comes first, so that no one reads the rest as complete.
+// Every cell is one line; the other formats have every reference and
+// message in full.
 func writeTable(b *bytes.Buffer, r Report) error {
+	for _, what := range r.Incomplete {
+		fmt.Fprintf(b, "warning: audit incomplete: %s\n", oneLine(what))
+	}
+	if len(r.Incomplete) > 0 {
+		b.WriteByte('\n')
+	}
 	fmt.Fprintln(b, summaryLine(r.Summary))
 	if len(r.Problems) == 0 {
 		fmt.Fprintln(b, "\nNo problems found")

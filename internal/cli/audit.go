@@ -83,8 +83,10 @@ policies changed, roles that lost a policy, and images a lifecycle rule is about
 to expire.
 
 Exit status: 0 when every image is pullable or skipped, 1 when any is not
-pullable (by some or all of its pools), 3 when none is but some could not be
-decided or a kind could not be listed, 2 for usage errors.`,
+pullable (by some or all of its pools) or the audit could not run (no API
+server, no kind listed), 3 when none is but some could not be decided or
+checked in time, or a kind or a node pool source could not be read, 2 for
+usage errors.`,
 		Example: `  ecr-preflight audit
   ecr-preflight audit -n shop -l app=ui --output markdown > audit.md
   ecr-preflight audit --output junit > audit.xml          # CI
@@ -115,24 +117,25 @@ decided or a kind could not be listed, 2 for usage errors.`,
 
 // run audits the cluster and writes the report.
 func (o *AuditOptions) run(ctx context.Context, s Streams) error {
+	failed := func(err error) error { return &exitError{code: ExitFail, err: err} }
 	rc, err := loadRESTConfig(o.Kubeconfig)
 	if err != nil {
 		return &exitError{code: ExitUsage, err: fmt.Errorf("loading kubeconfig: %w", err)}
 	}
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		return fmt.Errorf("building scheme: %w", err)
+		return failed(fmt.Errorf("building scheme: %w", err))
 	}
 	c, err := client.New(rc, client.Options{Scheme: scheme})
 	if err != nil {
-		return fmt.Errorf("building the Kubernetes client: %w", err)
+		return failed(fmt.Errorf("building the Kubernetes client: %w", err))
 	}
 	env, err := buildAWS(ctx, o.Engine, nil)
 	if err != nil {
 		return &exitError{code: ExitUsage, err: err}
 	}
 	logger := slog.New(slog.NewTextHandler(s.Err, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	engine, err := buildEngine(env, o.Engine, imageplatform.Mode(o.Pools.PlatformCheck), logger)
+	engine, err := buildEngine(env, o.Engine, imageplatform.Mode(o.Pools.PlatformCheck), 0, logger)
 	if err != nil {
 		return &exitError{code: ExitUsage, err: err}
 	}
@@ -152,8 +155,10 @@ func (o *AuditOptions) run(ctx context.Context, s Streams) error {
 	selector, _ := labels.Parse(o.Selector) // validated
 	targets, listErr := audit.List(ctx, c, audit.ListOptions{Namespace: o.Namespace, Selector: selector})
 	if listErr != nil {
-		if len(targets) == 0 && ctx.Err() != nil {
-			return listErr
+		if len(targets) == 0 {
+			// Nothing listed (no API server, no right to list anything):
+			// an empty report would read as a clean cluster.
+			return failed(fmt.Errorf("listing workloads: %w", listErr))
 		}
 		_, _ = fmt.Fprintf(s.Err, "warning: %v\n", listErr)
 	}
@@ -167,16 +172,33 @@ func (o *AuditOptions) run(ctx context.Context, s Streams) error {
 	}
 	report, err := audit.Run(ctx, targets, ro)
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return err
+		return failed(err)
+	}
+	// What was not checked in time is in the report, as unknown; what
+	// could not be listed or discovered is said in it.
+	if listErr != nil {
+		report.Incomplete = append(report.Incomplete, listErr.Error())
+	}
+	for _, src := range snap.Incomplete {
+		report.Incomplete = append(report.Incomplete, "node pools: "+src)
+	}
+	if err != nil {
+		report.Incomplete = append(report.Incomplete, "ran out of time: containers not checked are unknown")
 	}
 	if err := audit.Write(s.Out, o.Output, report); err != nil {
 		return err
 	}
-	if o.PolicyReport {
+	switch {
+	case !o.PolicyReport:
+	case listErr != nil:
+		// A report stands for its whole namespace: one missing a kind
+		// would drop that kind's results, or the whole report.
+		_, _ = fmt.Fprintln(s.Err, "note: not every kind could be listed: no PolicyReports written")
+	default:
 		installed, err := audit.WritePolicyReports(ctx, c, report)
 		switch {
 		case err != nil:
-			return fmt.Errorf("writing PolicyReports: %w", err)
+			return failed(fmt.Errorf("writing PolicyReports: %w", err))
 		case !installed:
 			_, _ = fmt.Fprintln(s.Err, "note: the PolicyReport CRD (wgpolicyk8s.io/v1alpha2) is not installed: no PolicyReports written")
 		}

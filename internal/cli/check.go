@@ -69,7 +69,7 @@ could not be decided or looked up, 2 for usage errors.`,
 				return &exitError{code: ExitUsage, err: err}
 			}
 			// check is about roles, not pools: it has no platforms to match.
-			engine, err := buildEngine(env, o.Engine, imageplatform.ModeOff, logger)
+			engine, err := buildEngine(env, o.Engine, imageplatform.ModeOff, 0, logger)
 			if err != nil {
 				return &exitError{code: ExitUsage, err: err}
 			}

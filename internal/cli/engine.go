@@ -55,7 +55,11 @@ func buildAWS(ctx context.Context, o EngineOptions, observer awsclient.Observer)
 // buildEngine builds the preflight engine over env's lookups, checking
 // images' platforms against node pools' as platforms says. The webhook
 // passes its logger; check passes one for warnings on stderr.
-func buildEngine(env awsEnv, o EngineOptions, platforms imageplatform.Mode, logger *slog.Logger) (*preflight.Engine, error) {
+//
+// listWait bounds how long a check waits for a repository's image listing
+// (lifecycle count rules): short for admission, where the prediction is
+// advice, unbounded for the CLI commands.
+func buildEngine(env awsEnv, o EngineOptions, platforms imageplatform.Mode, listWait time.Duration, logger *slog.Logger) (*preflight.Engine, error) {
 	_, resultTTL := o.Cache.ttls()
 	opts := preflight.Options{
 		Lookups:   env.lookups,
@@ -68,6 +72,7 @@ func buildEngine(env awsEnv, o EngineOptions, platforms imageplatform.Mode, logg
 			Lookups:    env.lookups,
 			WarnWithin: time.Duration(o.LifecycleWarnDays) * 24 * time.Hour,
 			WarnPushes: o.LifecycleWarnPushes,
+			ListWait:   listWait,
 		}
 	}
 	if platforms != imageplatform.ModeOff {

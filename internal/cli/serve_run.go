@@ -87,7 +87,7 @@ func runServe(ctx context.Context, o *ServeOptions, deps serveDeps, log logr.Log
 	}
 	checker := deps.checker
 	if checker == nil {
-		engine, err := buildEngine(env, o.Engine, imageplatform.Mode(o.Pools.PlatformCheck), slog.New(logr.ToSlogHandler(log.WithName("preflight"))))
+		engine, err := buildEngine(env, o.Engine, imageplatform.Mode(o.Pools.PlatformCheck), o.AdmissionTimeout/10, slog.New(logr.ToSlogHandler(log.WithName("preflight"))))
 		if err != nil {
 			return err
 		}

@@ -33,6 +33,12 @@ type LifecycleOptions struct {
 	// imageCountMoreThan rule selects the image are warned about
 	// (--lifecycle-warn-pushes). Zero: DefaultLifecycleWarnPushes.
 	WarnPushes int
+	// ListWait bounds the wait for a repository's image listing (count
+	// rules need it; a large repository takes many pages). The listing
+	// goes on without the caller and is cached, so a later check has it;
+	// this one predicts only what needs no listing. Zero: no bound but
+	// the caller's. The webhook keeps it short: it is advice.
+	ListWait time.Duration
 }
 
 // Defaults of LifecycleOptions.
@@ -106,7 +112,17 @@ func (e *Engine) expiryFindings(ctx context.Context, t target, found []awsclient
 		return r.Selection.CountType == lifecycle.CountImageCountMoreThan
 	}) {
 		// A count rule ranks an image among all that the rule matches.
-		if images, err = l.Lookups.RepositoryImages(ctx, t.Repository); err != nil {
+		lctx, cancel := ctx, context.CancelFunc(func() {})
+		if l.ListWait > 0 {
+			lctx, cancel = context.WithTimeout(ctx, l.ListWait)
+		}
+		images, err = l.Lookups.RepositoryImages(lctx, t.Repository)
+		cancel()
+		switch {
+		case err != nil && ctx.Err() == nil && lctx.Err() != nil:
+			e.log.DebugContext(ctx, "repository listing not ready; count rules predicted on a later check", "repository", t.Name)
+			return out
+		case err != nil:
 			e.logLookupFailure(ctx, "listing the images of "+t.Name, err)
 			return out
 		}
@@ -118,7 +134,7 @@ func (e *Engine) expiryFindings(ctx context.Context, t target, found []awsclient
 		if !ok {
 			continue
 		}
-		if f, warn := l.finding(t, fate, now); warn {
+		if f, warn := l.finding(t, fate, now, d.ID.Tag); warn {
 			out[i] = append(out[i], f)
 		}
 	}
@@ -139,7 +155,7 @@ func lifecycleImages(details []awsclient.ImageDetail) []lifecycle.Image {
 }
 
 // finding is the finding for fate, and whether it is near enough to warn.
-func (l *lifecycles) finding(t target, fate lifecycle.Fate, now time.Time) (Finding, bool) {
+func (l *lifecycles) finding(t target, fate lifecycle.Fate, now time.Time, tag string) (Finding, bool) {
 	r := fate.Rule
 	verb := "expire"
 	if r.Action.Type == lifecycle.ActionTransition {
@@ -183,6 +199,10 @@ func (l *lifecycles) finding(t target, fate lifecycle.Fate, now time.Time) (Find
 			pushes = fmt.Sprintf("%d more pushes", fate.AfterPushes)
 		}
 		f.Message = fmt.Sprintf("%s of repository %s keeps the newest %d images it selects: %s it matches will %s this one", rule, t.Name, r.Selection.CountNumber, pushes, verb)
+		if tag != "" {
+			// Pods that pull by this tag then get whatever it names.
+			f.Message += fmt.Sprintf(" (unless that push moves tag %s to the new image)", tag)
+		}
 		f.Fix = keep
 		return f, true
 	}

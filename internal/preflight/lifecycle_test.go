@@ -17,14 +17,20 @@ type fakeLifecycle struct {
 	policyErr error
 	images    []awsclient.ImageDetail
 	listings  atomic.Int32
+	// slow makes the listing wait for its context.
+	slow bool
 }
 
 func (f *fakeLifecycle) LifecyclePolicy(context.Context, awsclient.Repository) (string, bool, error) {
 	return f.policy, f.policy != "", f.policyErr
 }
 
-func (f *fakeLifecycle) RepositoryImages(context.Context, awsclient.Repository) ([]awsclient.ImageDetail, error) {
+func (f *fakeLifecycle) RepositoryImages(ctx context.Context, _ awsclient.Repository) ([]awsclient.ImageDetail, error) {
 	f.listings.Add(1)
+	if f.slow {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
 	return f.images, nil
 }
 
@@ -138,4 +144,24 @@ func (d detailFrom) DescribeImages(ctx context.Context, r awsclient.Repository, 
 		}
 	}
 	return found, missing, err
+}
+
+// TestLifecycleListingIsBounded: a repository listing that takes longer
+// than ListWait costs the count-rule prediction, not the check's time.
+func TestLifecycleListingIsBounded(t *testing.T) {
+	life := &fakeLifecycle{policy: lifecyclePolicy(keepNewest2), slow: true}
+	e, err := New(Options{Lookups: seedLookups(), Now: func() time.Time { return lifecycleNow },
+		Lifecycle: LifecycleOptions{Lookups: life, ListWait: 20 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	r := e.Check(ctx, []string{seedImage}, nil)[0]
+	if ctx.Err() != nil {
+		t.Fatal("the check waited for the listing")
+	}
+	if r.Verdict != VerdictPullable || life.listings.Load() != 1 {
+		t.Errorf("verdict %s, %d listings; want pullable after one listing was started", r.Verdict, life.listings.Load())
+	}
 }
