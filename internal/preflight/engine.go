@@ -127,15 +127,7 @@ func (e *Engine) Check(ctx context.Context, images []string, roles []string) []R
 	roles = normalizeRoles(roles)
 	rolesKey := strings.Join(roles, ",")
 
-	out := make([]Result, len(images))
-	var todo []string
-	for i, img := range images {
-		if r, ok := e.cached(img, rolesKey); ok {
-			out[i] = r
-		} else if !slices.Contains(todo, img) {
-			todo = append(todo, img)
-		}
-	}
+	out, todo := e.fromCache(images, rolesKey)
 	if len(todo) == 0 {
 		return out
 	}
@@ -162,14 +154,33 @@ func (e *Engine) Check(ctx context.Context, images []string, roles []string) []R
 // call and never blocks, so a caller that bounds Check in time and
 // concurrency can skip all of that for a warm answer.
 func (e *Engine) Cached(images []string, roles []string) (results []Result, ok bool) {
-	rolesKey := strings.Join(normalizeRoles(roles), ",")
+	return e.allCached(images, strings.Join(normalizeRoles(roles), ","))
+}
+
+// allCached is every image's answer under key, or ok false.
+func (e *Engine) allCached(images []string, key string) (results []Result, ok bool) {
 	out := make([]Result, len(images))
 	for i, img := range images {
-		if out[i], ok = e.cached(img, rolesKey); !ok {
+		if out[i], ok = e.cached(img, key); !ok {
 			return nil, false
 		}
 	}
 	return out, true
+}
+
+// fromCache answers images from the result cache under key (in order,
+// zero Results where there is none) and lists the distinct images still
+// to check.
+func (e *Engine) fromCache(images []string, key string) (out []Result, todo []string) {
+	out = make([]Result, len(images))
+	for i, img := range images {
+		if r, ok := e.cached(img, key); ok {
+			out[i] = r
+		} else if !slices.Contains(todo, img) {
+			todo = append(todo, img)
+		}
+	}
+	return out, todo
 }
 
 // cached is the result cache's answer for img under rolesKey.

@@ -38,15 +38,7 @@ const poolsKeyPrefix = "\x02pools\x00"
 // shared with the engine's cache: treat them as read-only.
 func (e *Engine) CheckPools(ctx context.Context, images []string, pl nodepools.Placement) []Result {
 	key := poolsKeyPrefix + pl.Key()
-	out := make([]Result, len(images))
-	var todo []string
-	for i, img := range images {
-		if r, ok := e.cached(img, key); ok {
-			out[i] = r
-		} else if !slices.Contains(todo, img) {
-			todo = append(todo, img)
-		}
-	}
+	out, todo := e.fromCache(images, key)
 	if len(todo) == 0 {
 		return out
 	}
@@ -70,14 +62,7 @@ func (e *Engine) CheckPools(ctx context.Context, images []string, pl nodepools.P
 // CachedPools is Cached for CheckPools: every image's answer from memory,
 // or ok false.
 func (e *Engine) CachedPools(images []string, pl nodepools.Placement) (results []Result, ok bool) {
-	key := poolsKeyPrefix + pl.Key()
-	out := make([]Result, len(images))
-	for i, img := range images {
-		if out[i], ok = e.cached(img, key); !ok {
-			return nil, false
-		}
-	}
-	return out, true
+	return e.allCached(images, poolsKeyPrefix+pl.Key())
 }
 
 // candidateRoles are the distinct roles of pools, those known.
