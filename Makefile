@@ -14,7 +14,7 @@ HELM_DOCS_VER  := v1.14.2
 CHART          := charts/ecr-preflight
 FUZZTIME       ?= 10s
 BENCHTIME      ?= 1s
-FUZZ_PKGS      := ./internal/iampolicy ./internal/imageref
+FUZZ_PKGS      := ./internal/iampolicy ./internal/imageref ./internal/lifecycle
 # Stamped into bin/ecr-preflight and the image (`ecr-preflight --version`);
 # a release sets it: make image VERSION=v0.1.0.
 VERSION        ?= $(shell git describe --tags --always --match 'v[0-9]*' 2>/dev/null || echo dev)
