@@ -111,6 +111,8 @@ usage errors.`,
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "kubeconfig file (default: in-cluster, then $KUBECONFIG and ~/.kube/config)")
 	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "give up after this long (what is not checked by then is unknown)")
 	o.Pools.AddFlags(fs, &o.rejected)
+	// A one-shot audit discovers once.
+	_ = fs.MarkHidden("node-pools-refresh")
 	o.Engine.AddFlags(fs)
 	return cmd
 }
