@@ -3,7 +3,7 @@
 //
 // Sources, each optional except static configuration:
 //
-//   - static pools: --node-role-arn (StaticPools) and a pools file
+//   - static pools: --node-role-arn (nodepools.RolePools) and a pools file
 //     (LoadStaticPools);
 //   - Nodes, read through a controller-runtime client.Reader (the manager's
 //     watch-backed cache in the webhook): grouped by the labels EKS,

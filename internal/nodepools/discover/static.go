@@ -19,25 +19,6 @@ import (
 	"github.com/ecr-preflight/ecr-preflight/internal/nodepools"
 )
 
-// StaticPools turns --node-role-arn values into pools of KindStatic, one per
-// distinct ARN, named after the role's name (arn:aws:iam::111122223333:role/eks/NodeRole
-// → "NodeRole"). They have no labels, taints or platforms: a pool given only
-// by its role accepts every pod, and its platforms are unknown. The ARNs are
-// expected to have been validated (awsclient.ParseIAMRoleARN) where the flag
-// was read; one that does not parse is named by the whole string.
-func StaticPools(roleARNs []string) []nodepools.Pool {
-	var pools []nodepools.Pool
-	seen := map[string]bool{}
-	for _, arn := range roleARNs {
-		if seen[arn] {
-			continue
-		}
-		seen[arn] = true
-		pools = append(pools, nodepools.Pool{Name: roleName(arn), Kind: nodepools.KindStatic, RoleARN: arn})
-	}
-	return pools
-}
-
 // roleName is the name of the role an ARN names, or the ARN itself when it
 // does not parse.
 func roleName(arn string) string {

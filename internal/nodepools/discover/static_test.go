@@ -16,18 +16,6 @@ import (
 	"github.com/ecr-preflight/ecr-preflight/internal/nodepools"
 )
 
-func TestStaticPools(t *testing.T) {
-	got := StaticPools([]string{roleB, roleA, roleB, "not-an-arn"})
-	want := []nodepools.Pool{
-		{Name: "NodeRoleB", Kind: nodepools.KindStatic, RoleARN: roleB},
-		{Name: "NodeRoleA", Kind: nodepools.KindStatic, RoleARN: roleA},
-		{Name: "not-an-arn", Kind: nodepools.KindStatic, RoleARN: "not-an-arn"},
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("StaticPools =\n%+v\nwant\n%+v", got, want)
-	}
-}
-
 func TestLoadStaticPools(t *testing.T) {
 	got, err := LoadStaticPools(filepath.Join("testdata", "static-pools.yaml"))
 	if err != nil {
