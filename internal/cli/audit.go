@@ -15,8 +15,6 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ecr-preflight/ecr-preflight/internal/audit"
@@ -124,13 +122,9 @@ func (o *AuditOptions) run(ctx context.Context, s Streams) error {
 	if err != nil {
 		return &exitError{code: ExitUsage, err: fmt.Errorf("loading kubeconfig: %w", err)}
 	}
-	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		return failed(fmt.Errorf("building scheme: %w", err))
-	}
-	c, err := client.New(rc, client.Options{Scheme: scheme})
+	c, err := newKubeClient(rc)
 	if err != nil {
-		return failed(fmt.Errorf("building the Kubernetes client: %w", err))
+		return failed(err)
 	}
 	env, err := buildAWS(ctx, o.Engine, nil)
 	if err != nil {

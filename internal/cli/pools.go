@@ -14,8 +14,6 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ecr-preflight/ecr-preflight/internal/awsclient"
@@ -109,13 +107,9 @@ func (o *PoolsOptions) discover(ctx context.Context) (nodepools.Snapshot, error)
 		if err != nil {
 			return nodepools.Snapshot{}, fmt.Errorf("loading kubeconfig (pass --discover-nodes=false to list only static and EKS pools): %w", err)
 		}
-		scheme := runtime.NewScheme()
-		if err := clientgoscheme.AddToScheme(scheme); err != nil {
-			return nodepools.Snapshot{}, fmt.Errorf("building scheme: %w", err)
-		}
-		c, err := client.New(rc, client.Options{Scheme: scheme})
+		c, err := newKubeClient(rc)
 		if err != nil {
-			return nodepools.Snapshot{}, fmt.Errorf("building the Kubernetes client: %w", err)
+			return nodepools.Snapshot{}, err
 		}
 		reader = c
 	}

@@ -275,6 +275,20 @@ func warmNamespaces(mgr manager.Manager, log logr.Logger) manager.RunnableFunc {
 // restConfig loads --kubeconfig, or controller-runtime's usual sources.
 func (o *ServeOptions) restConfig() (*rest.Config, error) { return loadRESTConfig(o.Kubeconfig) }
 
+// newKubeClient is a client for the built-in kinds (the CLI commands'
+// reads and writes: no cache).
+func newKubeClient(rc *rest.Config) (client.Client, error) {
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return nil, fmt.Errorf("building scheme: %w", err)
+	}
+	c, err := client.New(rc, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, fmt.Errorf("building the Kubernetes client: %w", err)
+	}
+	return c, nil
+}
+
 // loadRESTConfig loads kubeconfig, or when it is "" controller-runtime's
 // usual sources (in-cluster, $KUBECONFIG, ~/.kube/config).
 func loadRESTConfig(kubeconfig string) (*rest.Config, error) {
